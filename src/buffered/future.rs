@@ -1,0 +1,93 @@
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{ready, Context, Poll},
+};
+
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tower_service::Service;
+
+use super::BufferedBody;
+use crate::{
+    error::ErrorCode,
+    verify::{problem, ResponseBody},
+};
+
+type Prepare = Pin<Box<dyn Future<Output = Result<Request<BufferedBody>, ErrorCode>> + Send>>;
+
+pin_project! {
+    /// Response future of [`BufferedVerify`](super::BufferedVerify).
+    pub struct ResponseFuture<S>
+    where
+        S: Service<Request<BufferedBody>>,
+    {
+        #[pin]
+        state: State<S>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S>
+    where
+        S: Service<Request<BufferedBody>>,
+    {
+        Rejected { code: ErrorCode },
+        Preparing { prepare: Prepare, service: Option<S> },
+        Inner { #[pin] future: S::Future },
+    }
+}
+
+impl<S> ResponseFuture<S>
+where
+    S: Service<Request<BufferedBody>>,
+{
+    pub(crate) fn rejected(code: ErrorCode) -> Self {
+        Self {
+            state: State::Rejected { code },
+        }
+    }
+
+    pub(crate) fn preparing(prepare: Prepare, service: S) -> Self {
+        Self {
+            state: State::Preparing {
+                prepare,
+                service: Some(service),
+            },
+        }
+    }
+}
+
+impl<S, ResBody> Future for ResponseFuture<S>
+where
+    S: Service<Request<BufferedBody>, Response = Response<ResBody>>,
+{
+    type Output = Result<Response<ResponseBody<ResBody>>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        loop {
+            match state.as_mut().project() {
+                StateProj::Rejected { code } => {
+                    return Poll::Ready(Ok(problem(*code)));
+                }
+                StateProj::Preparing { prepare, service } => {
+                    let next = match ready!(prepare.as_mut().poll(cx)) {
+                        Ok(request) => {
+                            let mut service = service.take().expect("polled after completion");
+                            State::Inner {
+                                future: service.call(request),
+                            }
+                        }
+                        Err(code) => State::Rejected { code },
+                    };
+                    state.set(next);
+                }
+                StateProj::Inner { future } => {
+                    return Poll::Ready(Ok(ready!(future.poll(cx))?.map(ResponseBody::inner)));
+                }
+            }
+        }
+    }
+}

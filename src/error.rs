@@ -1,0 +1,145 @@
+//! Problem codes and the `application/problem+json` responses built from them.
+
+use std::fmt;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+
+use crate::protocol::SCHEME;
+
+/// Why a request was refused. Each code is the `code` member of an
+/// [RFC 9457](https://www.rfc-editor.org/rfc/rfc9457) `application/problem+json` body.
+///
+/// | code | status | meaning |
+/// |---|---|---|
+/// | `missing_authorization` | 401 | no `Authorization` header |
+/// | `malformed_authorization` | 401 | more than one `Authorization` header, another scheme, or a parameter missing, repeated, unknown or malformed |
+/// | `invalid_signature` | 401 | the signature does not match, or the key id is unknown (the two are not told apart) |
+/// | `stale_request` | 401 | `Time` is outside the allowed clock skew, or the request was verified too late |
+/// | `replayed_request` | 401 | the nonce was already used with this key |
+/// | `unsigned_header` | 401 | a header the server requires to be signed is not in `SignedHeaders` |
+/// | `body_incomplete` | 400 | the request body ended early or failed to arrive |
+/// | `body_too_large` | 413 | a buffering adapter's limit was exceeded |
+/// | `verification_skipped` | 500 | the handler answered without a successful `verify()` (a server bug) |
+/// | `key_store_unavailable` | 503 | the key store returned an error |
+/// | `replay_store_unavailable` | 503 | the nonce store returned an error or is full |
+///
+/// Every 401 carries `WWW-Authenticate: HMAC-SHA256`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// No `Authorization` header.
+    MissingAuthorization,
+    /// The `Authorization` header is not exactly one well-formed `HMAC-SHA256` value.
+    MalformedAuthorization,
+    /// The signature does not match, or the key id is unknown.
+    InvalidSignature,
+    /// The request's time is outside the allowed window.
+    StaleRequest,
+    /// The nonce was already used with this key.
+    ReplayedRequest,
+    /// A header the server requires to be signed is not signed.
+    UnsignedHeader,
+    /// The body ended early or failed to arrive.
+    BodyIncomplete,
+    /// The body is larger than the buffering limit.
+    BodyTooLarge,
+    /// The handler answered without a successful `verify()`.
+    VerificationSkipped,
+    /// The key store could not answer.
+    KeyStoreUnavailable,
+    /// The nonce store could not answer, or is full.
+    ReplayStoreUnavailable,
+}
+
+impl ErrorCode {
+    /// The `code` member of the problem body, e.g. `invalid_signature`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MissingAuthorization => "missing_authorization",
+            Self::MalformedAuthorization => "malformed_authorization",
+            Self::InvalidSignature => "invalid_signature",
+            Self::StaleRequest => "stale_request",
+            Self::ReplayedRequest => "replayed_request",
+            Self::UnsignedHeader => "unsigned_header",
+            Self::BodyIncomplete => "body_incomplete",
+            Self::BodyTooLarge => "body_too_large",
+            Self::VerificationSkipped => "verification_skipped",
+            Self::KeyStoreUnavailable => "key_store_unavailable",
+            Self::ReplayStoreUnavailable => "replay_store_unavailable",
+        }
+    }
+
+    /// The HTTP status this code is answered with.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::MissingAuthorization
+            | Self::MalformedAuthorization
+            | Self::InvalidSignature
+            | Self::StaleRequest
+            | Self::ReplayedRequest
+            | Self::UnsignedHeader => StatusCode::UNAUTHORIZED,
+            Self::BodyIncomplete => StatusCode::BAD_REQUEST,
+            Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::VerificationSkipped => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::KeyStoreUnavailable | Self::ReplayStoreUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        }
+    }
+
+    /// The human-readable `detail` member. It never says more than the code.
+    pub fn detail(self) -> &'static str {
+        match self {
+            Self::MissingAuthorization => "The request has no Authorization header.",
+            Self::MalformedAuthorization => {
+                "The Authorization header is not exactly one well-formed HMAC-SHA256 value."
+            }
+            Self::InvalidSignature => "The signature does not match the request.",
+            Self::StaleRequest => "The request time is outside the allowed window.",
+            Self::ReplayedRequest => "This nonce has already been used.",
+            Self::UnsignedHeader => "A header that must be signed is not in SignedHeaders.",
+            Self::BodyIncomplete => "The request body ended before it was complete.",
+            Self::BodyTooLarge => "The request body is larger than this endpoint accepts.",
+            Self::VerificationSkipped => "The server did not verify this request.",
+            Self::KeyStoreUnavailable => "The key store is unavailable; try again later.",
+            Self::ReplayStoreUnavailable => "The replay store is unavailable; try again later.",
+        }
+    }
+
+    /// The full problem response.
+    pub fn to_response(self) -> Response<Bytes> {
+        let status = self.status();
+        let body = serde_json::json!({
+            "type": "about:blank",
+            "title": status.canonical_reason().unwrap_or("Error"),
+            "status": status.as_u16(),
+            "code": self.as_str(),
+            "detail": self.detail(),
+        });
+        let mut response = Response::new(Bytes::from(body.to_string()));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(SCHEME));
+        }
+        response
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl axum::response::IntoResponse for ErrorCode {
+    fn into_response(self) -> axum::response::Response {
+        self.to_response().map(axum::body::Body::from)
+    }
+}

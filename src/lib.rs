@@ -1,0 +1,73 @@
+//! Authenticate HTTP requests signed with a pre-shared key, without
+//! buffering their bodies.
+//!
+//! A client signs each request with HMAC-SHA256 over its method, path,
+//! query, chosen headers and a SHA-256 of its body, and sends the result in
+//! an `Authorization: HMAC-SHA256 Key=…, Time=…, Nonce=…, SignedHeaders=…,
+//! Signature=…` header (the protocol is in `docs/PROTOCOL.md`).
+//!
+//! On the server, [`SignatureLayer`]:
+//! 1. checks everything it can before the handler runs (one well-formed
+//!    header, fresh `Time`, known key, required headers signed) and answers
+//!    `401` at once otherwise;
+//! 2. hands the handler a [`SignedBody`] whose frames are the client's own
+//!    `Bytes`, hashed as they pass;
+//! 3. puts a [`Verifier`] in the request extensions. The handler reads the
+//!    body, then calls [`Verifier::verify`] before acting on it;
+//! 4. guards the response: it leaves only if `verify()` succeeded. A failed
+//!    verify becomes `401`; a forgotten one becomes `500` and an error log.
+//!
+//! ```
+//! use axum::{body::Body, routing::post, Router};
+//! use http_body_util::BodyExt;
+//! use tower_hmac::{InMemoryKeys, Secret, SignatureLayer, VerifiedResponse, Verifier, VerifyError};
+//!
+//! async fn upload(verifier: Verifier, body: Body) -> Result<VerifiedResponse, VerifyError> {
+//!     let mut body = body;
+//!     let mut bytes = 0;
+//!     while let Some(Ok(frame)) = body.frame().await {
+//!         bytes += frame.data_ref().map_or(0, |data| data.len());
+//!     }
+//!     let verified = verifier.verify().await?;
+//!     Ok(verified.respond(format!("{bytes} bytes from key {}", verified.key_id())))
+//! }
+//!
+//! let keys = InMemoryKeys::new().with_key("7".parse()?, Secret::from_base64("c2l4dGVlbi1ieXRlcy1sb25nLXNlY3JldA==")?);
+//! let app: Router = Router::new()
+//!     .route("/upload", post(upload))
+//!     .route_layer(SignatureLayer::new(keys));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Where things live
+//! - [`protocol`]: the header format and the string-to-sign, shared by both sides.
+//! - [`verify`]: the server middleware, its body, the verifier and extractors.
+//! - [`buffered`]: [`BufferedVerifyLayer`], for handlers that want the whole body.
+//! - [`sign`]: [`Signer`], the client side.
+//! - [`keys`], [`replay`]: the key and nonce stores, both pluggable.
+//! - [`error`]: the problem codes every refusal carries.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod buffered;
+pub mod error;
+pub mod keys;
+pub mod protocol;
+pub mod replay;
+mod secret;
+pub mod sign;
+mod store;
+pub mod verify;
+
+pub use buffered::BufferedVerifyLayer;
+pub use error::ErrorCode;
+pub use keys::{InMemoryKeys, KeyStore};
+pub use protocol::{KeyId, Nonce};
+pub use replay::{InMemoryNonceStore, NonceStatus, NonceStore};
+pub use secret::{InvalidSecret, Secret};
+pub use sign::{SignError, Signer};
+pub use store::{StoreError, StoreFuture};
+pub use verify::{
+    SignatureLayer, SignedBody, Verified, VerifiedBytes, VerifiedJson, VerifiedResponse, Verifier,
+    VerifyError,
+};

@@ -1,0 +1,272 @@
+use std::fmt;
+
+use base64::{engine::general_purpose::STANDARD, Engine as _};
+use http::HeaderValue;
+
+use super::{KeyId, Nonce, SignedHeaders, SCHEME};
+
+/// The longest `Authorization` value accepted, in bytes.
+pub const MAX_AUTHORIZATION_LEN: usize = 2048;
+
+/// The most names a `SignedHeaders` list may hold.
+pub const MAX_SIGNED_HEADERS: usize = 32;
+
+const SIGNATURE_B64_LEN: usize = 44;
+
+/// A parsed `Authorization: HMAC-SHA256 ...` header.
+///
+/// ```
+/// use tower_hmac::protocol::Authorization;
+///
+/// let header = concat!(
+///     "HMAC-SHA256 Key=7, Time=1700000000, Nonce=AAAAAAAAAAAAAAAAAAAAAA, ",
+///     "SignedHeaders=host, Signature=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+/// );
+/// let auth = Authorization::parse(header).unwrap();
+/// assert_eq!(auth.key_id().as_str(), "7");
+/// assert_eq!(auth.time(), 1_700_000_000);
+/// assert_eq!(auth.to_string(), header);
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Authorization {
+    key_id: KeyId,
+    time: u64,
+    nonce: Nonce,
+    signed_headers: SignedHeaders,
+    signature: [u8; 32],
+}
+
+/// Why an `Authorization` value was rejected. Every variant is answered with
+/// the `malformed_authorization` problem code; the variant is for logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// Longer than [`MAX_AUTHORIZATION_LEN`].
+    TooLong,
+    /// Holds bytes outside visible ASCII.
+    NotAscii,
+    /// Does not start with `HMAC-SHA256 `.
+    WrongScheme,
+    /// A parameter is not of the form `name=value`, or the list has an empty item.
+    Syntax,
+    /// A parameter name is not one of the five defined ones.
+    UnknownParameter,
+    /// A parameter appears more than once.
+    DuplicateParameter(&'static str),
+    /// A parameter is absent.
+    MissingParameter(&'static str),
+    /// `Key` is not 1–64 characters from `A-Za-z0-9._~-`.
+    InvalidKeyId,
+    /// `Time` is not a canonical decimal `u64`.
+    InvalidTime,
+    /// `Nonce` is not 16–64 base64url characters.
+    InvalidNonce,
+    /// `SignedHeaders` is not a sorted, duplicate-free list of lowercase names.
+    InvalidSignedHeaders,
+    /// `Signature` is not the padded standard base64 of 32 bytes.
+    InvalidSignature,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooLong => write!(f, "longer than {MAX_AUTHORIZATION_LEN} bytes"),
+            Self::NotAscii => f.write_str("not visible ASCII"),
+            Self::WrongScheme => write!(f, "scheme is not {SCHEME}"),
+            Self::Syntax => f.write_str("parameters are not a comma-separated list of name=value"),
+            Self::UnknownParameter => f.write_str("unknown parameter"),
+            Self::DuplicateParameter(name) => write!(f, "parameter {name} appears more than once"),
+            Self::MissingParameter(name) => write!(f, "parameter {name} is missing"),
+            Self::InvalidKeyId => f.write_str("Key is not 1-64 characters from A-Za-z0-9._~-"),
+            Self::InvalidTime => f.write_str("Time is not Unix seconds in canonical decimal"),
+            Self::InvalidNonce => f.write_str("Nonce is not 16-64 base64url characters"),
+            Self::InvalidSignedHeaders => f.write_str(
+                "SignedHeaders is not a sorted, duplicate-free, ;-separated list of lowercase names",
+            ),
+            Self::InvalidSignature => {
+                f.write_str("Signature is not padded standard base64 of 32 bytes")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+impl Authorization {
+    pub(crate) fn new(
+        key_id: KeyId,
+        time: u64,
+        nonce: Nonce,
+        signed_headers: SignedHeaders,
+        signature: [u8; 32],
+    ) -> Self {
+        Self {
+            key_id,
+            time,
+            nonce,
+            signed_headers,
+            signature,
+        }
+    }
+
+    /// Parses a header value. Scheme and parameter names match
+    /// case-insensitively; parameters may come in any order, each exactly once.
+    pub fn parse(value: &str) -> Result<Self, ParseError> {
+        if value.len() > MAX_AUTHORIZATION_LEN {
+            return Err(ParseError::TooLong);
+        }
+        if !value
+            .bytes()
+            .all(|b| b == b' ' || b == b'\t' || b.is_ascii_graphic())
+        {
+            return Err(ParseError::NotAscii);
+        }
+        let (scheme, params) = value.split_once(' ').ok_or(ParseError::WrongScheme)?;
+        if !scheme.eq_ignore_ascii_case(SCHEME) {
+            return Err(ParseError::WrongScheme);
+        }
+
+        let mut key_id = None;
+        let mut time = None;
+        let mut nonce = None;
+        let mut signed_headers = None;
+        let mut signature = None;
+
+        for item in params.split(',') {
+            let (name, value) = item
+                .trim_matches([' ', '\t'])
+                .split_once('=')
+                .ok_or(ParseError::Syntax)?;
+            if name.is_empty() {
+                return Err(ParseError::Syntax);
+            }
+            if name.eq_ignore_ascii_case("Key") {
+                set_once(&mut key_id, "Key", || {
+                    KeyId::new(value).map_err(|_| ParseError::InvalidKeyId)
+                })?;
+            } else if name.eq_ignore_ascii_case("Time") {
+                set_once(&mut time, "Time", || parse_time(value))?;
+            } else if name.eq_ignore_ascii_case("Nonce") {
+                set_once(&mut nonce, "Nonce", || {
+                    Nonce::new(value).map_err(|_| ParseError::InvalidNonce)
+                })?;
+            } else if name.eq_ignore_ascii_case("SignedHeaders") {
+                set_once(&mut signed_headers, "SignedHeaders", || {
+                    SignedHeaders::parse_canonical(value)
+                        .filter(|names| names.len() <= MAX_SIGNED_HEADERS)
+                        .ok_or(ParseError::InvalidSignedHeaders)
+                })?;
+            } else if name.eq_ignore_ascii_case("Signature") {
+                set_once(&mut signature, "Signature", || parse_signature(value))?;
+            } else {
+                return Err(ParseError::UnknownParameter);
+            }
+        }
+
+        Ok(Self {
+            key_id: key_id.ok_or(ParseError::MissingParameter("Key"))?,
+            time: time.ok_or(ParseError::MissingParameter("Time"))?,
+            nonce: nonce.ok_or(ParseError::MissingParameter("Nonce"))?,
+            signed_headers: signed_headers.ok_or(ParseError::MissingParameter("SignedHeaders"))?,
+            signature: signature.ok_or(ParseError::MissingParameter("Signature"))?,
+        })
+    }
+
+    /// Parses the header as it arrived on the wire.
+    pub fn from_header(value: &HeaderValue) -> Result<Self, ParseError> {
+        Self::parse(value.to_str().map_err(|_| ParseError::NotAscii)?)
+    }
+
+    /// The key id.
+    pub fn key_id(&self) -> &KeyId {
+        &self.key_id
+    }
+
+    /// The signing time, in Unix seconds.
+    pub fn time(&self) -> u64 {
+        self.time
+    }
+
+    /// The nonce.
+    pub fn nonce(&self) -> &Nonce {
+        &self.nonce
+    }
+
+    /// The names of the signed headers.
+    pub fn signed_headers(&self) -> &SignedHeaders {
+        &self.signed_headers
+    }
+
+    /// The raw 32-byte signature.
+    pub fn signature(&self) -> &[u8; 32] {
+        &self.signature
+    }
+
+    /// The header value, ready to send.
+    pub fn to_header_value(&self) -> HeaderValue {
+        HeaderValue::try_from(self.to_string()).expect("every part is visible ASCII")
+    }
+}
+
+fn set_once<T>(
+    slot: &mut Option<T>,
+    name: &'static str,
+    parse: impl FnOnce() -> Result<T, ParseError>,
+) -> Result<(), ParseError> {
+    if slot.is_some() {
+        return Err(ParseError::DuplicateParameter(name));
+    }
+    *slot = Some(parse()?);
+    Ok(())
+}
+
+fn parse_time(value: &str) -> Result<u64, ParseError> {
+    let canonical = !value.is_empty()
+        && value.bytes().all(|b| b.is_ascii_digit())
+        && (value == "0" || !value.starts_with('0'));
+    if !canonical {
+        return Err(ParseError::InvalidTime);
+    }
+    value.parse().map_err(|_| ParseError::InvalidTime)
+}
+
+fn parse_signature(value: &str) -> Result<[u8; 32], ParseError> {
+    if value.len() != SIGNATURE_B64_LEN {
+        return Err(ParseError::InvalidSignature);
+    }
+    // Room for the decoder's worst-case estimate; a canonical value decodes to exactly 32.
+    let mut buf = [0u8; 33];
+    match STANDARD.decode_slice(value, &mut buf) {
+        Ok(32) => Ok(buf[..32].try_into().expect("length checked")),
+        _ => Err(ParseError::InvalidSignature),
+    }
+}
+
+impl fmt::Display for Authorization {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{SCHEME} Key={}, Time={}, Nonce={}, SignedHeaders={}, Signature={}",
+            self.key_id,
+            self.time,
+            self.nonce,
+            self.signed_headers.as_str(),
+            STANDARD.encode(self.signature)
+        )
+    }
+}
+
+impl fmt::Debug for Authorization {
+    // The signature is not a secret, but a full one in logs helps nobody and
+    // can help an attacker replay; show a short prefix only.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let signature = STANDARD.encode(self.signature);
+        f.debug_struct("Authorization")
+            .field("key_id", &self.key_id)
+            .field("time", &self.time)
+            .field("nonce", &self.nonce)
+            .field("signed_headers", &self.signed_headers)
+            .field("signature", &format_args!("{}…", &signature[..6]))
+            .finish()
+    }
+}

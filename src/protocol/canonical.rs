@@ -1,0 +1,119 @@
+use http::{header::HOST, HeaderMap, Method, Uri};
+
+use super::{BodyDigest, KeyId, Nonce, SignedHeaders, SCHEME};
+use crate::secret::Secret;
+
+/// The string-to-sign of one request, minus its last line (the body digest).
+///
+/// Both the signer and the verifier build it here, and only here. The body
+/// digest is added last so that the server can build everything else before
+/// the body has streamed through.
+///
+/// ```
+/// use http::{HeaderMap, Method, Uri};
+/// use tower_hmac::protocol::{BodyDigest, CanonicalRequest, SignedHeaders};
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("host", "api.example.com".parse().unwrap());
+/// let canonical = CanonicalRequest::new(
+///     &"7".parse().unwrap(),
+///     1_700_000_000,
+///     &"AAAAAAAAAAAAAAAAAAAAAA".parse().unwrap(),
+///     &SignedHeaders::new([http::header::HOST]),
+///     &Method::POST,
+///     &"/x?a=1".parse::<Uri>().unwrap(),
+///     &headers,
+/// );
+/// let text = canonical.string_to_sign(&BodyDigest::of(b"2"));
+/// assert_eq!(
+///     String::from_utf8(text).unwrap(),
+///     "HMAC-SHA256\n7\n1700000000\nAAAAAAAAAAAAAAAAAAAAAA\nPOST\n/x\na=1\nhost\n\
+///      host:api.example.com\n\
+///      d4735e3a265e16eee03f59718b9b5d03019c07d8b6c51f90da3a666eec13ab35",
+/// );
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct CanonicalRequest {
+    // Every line but the body digest, each followed by '\n'.
+    prefix: Vec<u8>,
+}
+
+impl CanonicalRequest {
+    /// Builds the string-to-sign for a request, up to the body digest.
+    ///
+    /// `host` takes the `Host` header, or the URI authority when there is no
+    /// `Host` header (HTTP/2). Any other signed header takes all its field
+    /// lines, each trimmed, joined with `,`; an absent header is an empty value.
+    pub fn new(
+        key_id: &KeyId,
+        time: u64,
+        nonce: &Nonce,
+        signed_headers: &SignedHeaders,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Self {
+        let mut prefix = Vec::with_capacity(256);
+        let mut line = |bytes: &[u8]| {
+            prefix.extend_from_slice(bytes);
+            prefix.push(b'\n');
+        };
+        line(SCHEME.as_bytes());
+        line(key_id.as_str().as_bytes());
+        line(time.to_string().as_bytes());
+        line(nonce.as_str().as_bytes());
+        line(method.as_str().as_bytes());
+        line(match uri.path() {
+            "" => b"/",
+            path => path.as_bytes(),
+        });
+        line(uri.query().unwrap_or("").as_bytes());
+        line(signed_headers.as_str().as_bytes());
+        for name in signed_headers.iter() {
+            let mut header_line = Vec::with_capacity(64);
+            header_line.extend_from_slice(name.as_str().as_bytes());
+            header_line.push(b':');
+            let mut values = headers.get_all(name).iter().peekable();
+            if values.peek().is_none() && name == HOST {
+                if let Some(authority) = uri.authority() {
+                    header_line.extend_from_slice(authority.as_str().as_bytes());
+                }
+            }
+            for (i, value) in values.enumerate() {
+                if i > 0 {
+                    header_line.push(b',');
+                }
+                header_line.extend_from_slice(value.as_bytes().trim_ascii());
+            }
+            line(&header_line);
+        }
+        Self { prefix }
+    }
+
+    /// The whole string-to-sign, given the body's digest.
+    pub fn string_to_sign(&self, body: &BodyDigest) -> Vec<u8> {
+        let mut text = Vec::with_capacity(self.prefix.len() + 64);
+        text.extend_from_slice(&self.prefix);
+        text.extend_from_slice(&body.hex_bytes());
+        text
+    }
+
+    /// `HMAC-SHA256(secret, string-to-sign)`, without building the string.
+    pub(crate) fn signature(&self, secret: &Secret, body: &BodyDigest) -> [u8; 32] {
+        secret.mac(&[&self.prefix, &body.hex_bytes()])
+    }
+
+    /// Checks `signature` in constant time.
+    pub(crate) fn verify(&self, secret: &Secret, body: &BodyDigest, signature: &[u8; 32]) -> bool {
+        use subtle::ConstantTimeEq as _;
+        self.signature(secret, body).ct_eq(signature).into()
+    }
+}
+
+impl std::fmt::Debug for CanonicalRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CanonicalRequest")
+            .field("prefix", &String::from_utf8_lossy(&self.prefix))
+            .finish()
+    }
+}

@@ -1,0 +1,93 @@
+use std::fmt;
+
+use sha2::{Digest as _, Sha256};
+
+/// The SHA-256 digest of a request body, the last line of the string-to-sign.
+///
+/// ```
+/// use tower_hmac::protocol::BodyDigest;
+///
+/// assert_eq!(
+///     BodyDigest::of(b"").to_hex(),
+///     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+/// );
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct BodyDigest([u8; 32]);
+
+impl BodyDigest {
+    /// The digest of a body held in memory.
+    pub fn of(body: &[u8]) -> Self {
+        let mut hasher = BodyHasher::new();
+        hasher.update(body);
+        hasher.finish()
+    }
+
+    /// Wraps a SHA-256 digest computed elsewhere.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The raw digest.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The digest as lowercase hex, as it appears in the string-to-sign.
+    pub fn to_hex(&self) -> String {
+        String::from_utf8(self.hex_bytes().to_vec()).expect("hex is ASCII")
+    }
+
+    pub(crate) fn hex_bytes(&self) -> [u8; 64] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 64];
+        for (i, byte) in self.0.iter().enumerate() {
+            out[2 * i] = HEX[usize::from(byte >> 4)];
+            out[2 * i + 1] = HEX[usize::from(byte & 0x0f)];
+        }
+        out
+    }
+}
+
+impl fmt::Debug for BodyDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BodyDigest({})", self.to_hex())
+    }
+}
+
+/// Computes a [`BodyDigest`] incrementally, for a body that is signed
+/// before it is sent (a file hashed in chunks, say).
+///
+/// ```
+/// use tower_hmac::protocol::{BodyDigest, BodyHasher};
+///
+/// let mut hasher = BodyHasher::new();
+/// hasher.update(b"hello ");
+/// hasher.update(b"world");
+/// assert_eq!(hasher.finish(), BodyDigest::of(b"hello world"));
+/// ```
+#[derive(Clone, Default)]
+pub struct BodyHasher(Sha256);
+
+impl BodyHasher {
+    /// A hasher that has seen no bytes.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds the next bytes of the body.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    /// The digest of everything fed so far.
+    pub fn finish(self) -> BodyDigest {
+        BodyDigest(self.0.finalize().into())
+    }
+}
+
+impl fmt::Debug for BodyHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BodyHasher")
+    }
+}

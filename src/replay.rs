@@ -1,0 +1,226 @@
+//! Replay protection: remembering which nonces have been used.
+
+use std::{
+    cmp::Reverse,
+    collections::{BinaryHeap, HashMap},
+    sync::{Arc, Mutex},
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use crate::{KeyId, Nonce, StoreError, StoreFuture};
+
+/// Whether a nonce was new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonceStatus {
+    /// Not seen before; now recorded.
+    Fresh,
+    /// Already recorded for this key id: the request is a replay.
+    Replayed,
+}
+
+/// Records nonces so that each is accepted once per key id.
+///
+/// [`insert`](NonceStore::insert) must check and record atomically: two
+/// concurrent calls with the same nonce must not both see
+/// [`NonceStatus::Fresh`]. An `Err` is never read as "not seen": the layer
+/// answers 503 `replay_store_unavailable`.
+pub trait NonceStore: Send + Sync + 'static {
+    /// Records `nonce` for `key_id` until `expires_at` (Unix seconds).
+    fn insert(
+        &self,
+        key_id: &KeyId,
+        nonce: &Nonce,
+        expires_at: u64,
+    ) -> StoreFuture<Result<NonceStatus, StoreError>>;
+}
+
+impl<N: NonceStore + ?Sized> NonceStore for Arc<N> {
+    fn insert(
+        &self,
+        key_id: &KeyId,
+        nonce: &Nonce,
+        expires_at: u64,
+    ) -> StoreFuture<Result<NonceStatus, StoreError>> {
+        (**self).insert(key_id, nonce, expires_at)
+    }
+}
+
+/// The default nonce store: in process memory, bounded, expiring.
+///
+/// Entries leave once their request can no longer pass the time check.
+/// The store holds at most `capacity` live entries (default
+/// [`DEFAULT_CAPACITY`](Self::DEFAULT_CAPACITY), about 100 bytes each). When
+/// it is full of entries that have not yet expired it fails closed: `insert`
+/// returns an error, the request is answered 503, and nothing is forgotten
+/// early. Size it to your peak request rate times the replay window.
+///
+/// It protects one process only. Several instances behind a load balancer
+/// need a shared store.
+#[derive(Debug)]
+pub struct InMemoryNonceStore {
+    capacity: usize,
+    inner: Mutex<Entries>,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    expiry_by_entry: HashMap<Arc<str>, u64>,
+    by_expiry: BinaryHeap<Reverse<(u64, Arc<str>)>>,
+}
+
+impl InMemoryNonceStore {
+    /// The default bound on live entries.
+    pub const DEFAULT_CAPACITY: usize = 1_000_000;
+
+    /// A store with the default capacity.
+    pub fn new() -> Self {
+        Self::with_capacity(Self::DEFAULT_CAPACITY)
+    }
+
+    /// A store that holds at most `capacity` live entries.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            capacity,
+            inner: Mutex::default(),
+        }
+    }
+
+    /// How many entries are held, expired ones not yet evicted included.
+    pub fn len(&self) -> usize {
+        self.lock().expiry_by_entry.len()
+    }
+
+    /// Whether no entries are held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
+        // A panic elsewhere while holding the lock leaves the maps consistent.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn insert_at(
+        &self,
+        key_id: &KeyId,
+        nonce: &Nonce,
+        expires_at: u64,
+        now: u64,
+    ) -> Result<NonceStatus, StoreError> {
+        let mut entries = self.lock();
+        entries.evict_expired(now);
+        let entry: Arc<str> = format!("{key_id} {nonce}").into();
+        if entries.expiry_by_entry.contains_key(&entry) {
+            return Ok(NonceStatus::Replayed);
+        }
+        if expires_at <= now {
+            // Nothing to remember: the request is already outside the window.
+            return Ok(NonceStatus::Fresh);
+        }
+        if entries.expiry_by_entry.len() >= self.capacity {
+            return Err(StoreError::new(format!(
+                "the in-memory nonce store is full ({} live entries)",
+                self.capacity
+            )));
+        }
+        entries.expiry_by_entry.insert(entry.clone(), expires_at);
+        entries.by_expiry.push(Reverse((expires_at, entry)));
+        Ok(NonceStatus::Fresh)
+    }
+}
+
+impl Entries {
+    fn evict_expired(&mut self, now: u64) {
+        while let Some(Reverse((expires_at, _))) = self.by_expiry.peek() {
+            if *expires_at > now {
+                break;
+            }
+            let Reverse((expires_at, entry)) = self.by_expiry.pop().expect("peeked");
+            if self.expiry_by_entry.get(&entry) == Some(&expires_at) {
+                self.expiry_by_entry.remove(&entry);
+            }
+        }
+    }
+}
+
+impl Default for InMemoryNonceStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl NonceStore for InMemoryNonceStore {
+    fn insert(
+        &self,
+        key_id: &KeyId,
+        nonce: &Nonce,
+        expires_at: u64,
+    ) -> StoreFuture<Result<NonceStatus, StoreError>> {
+        StoreFuture::ready(self.insert_at(key_id, nonce, expires_at, unix_now()))
+    }
+}
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids() -> (KeyId, Nonce, Nonce) {
+        (
+            "7".parse().unwrap(),
+            "AAAAAAAAAAAAAAAAAAAAAA".parse().unwrap(),
+            "BBBBBBBBBBBBBBBBBBBBBB".parse().unwrap(),
+        )
+    }
+
+    #[test]
+    fn second_insert_is_a_replay_until_expiry() {
+        let store = InMemoryNonceStore::new();
+        let (key, a, _) = ids();
+        assert_eq!(
+            store.insert_at(&key, &a, 110, 100).unwrap(),
+            NonceStatus::Fresh
+        );
+        assert_eq!(
+            store.insert_at(&key, &a, 110, 105).unwrap(),
+            NonceStatus::Replayed
+        );
+        let other_key: KeyId = "8".parse().unwrap();
+        assert_eq!(
+            store.insert_at(&other_key, &a, 110, 105).unwrap(),
+            NonceStatus::Fresh
+        );
+        assert_eq!(
+            store.insert_at(&key, &a, 120, 111).unwrap(),
+            NonceStatus::Fresh
+        );
+    }
+
+    #[test]
+    fn full_store_fails_closed_and_recovers_after_expiry() {
+        let store = InMemoryNonceStore::with_capacity(1);
+        let (key, a, b) = ids();
+        assert_eq!(
+            store.insert_at(&key, &a, 110, 100).unwrap(),
+            NonceStatus::Fresh
+        );
+        assert!(store.insert_at(&key, &b, 110, 101).is_err());
+        // The first nonce is still remembered while its window is open.
+        assert_eq!(
+            store.insert_at(&key, &a, 110, 102).unwrap(),
+            NonceStatus::Replayed
+        );
+        assert_eq!(
+            store.insert_at(&key, &b, 130, 110).unwrap(),
+            NonceStatus::Fresh
+        );
+        assert_eq!(store.len(), 1);
+    }
+}

@@ -1,0 +1,119 @@
+use std::{sync::Arc, time::Duration};
+
+use http::{header::HOST, HeaderName};
+use tower_layer::Layer;
+
+use super::SignatureService;
+use crate::{InMemoryNonceStore, KeyStore, NonceStore};
+
+/// Accepts only requests signed with a known key; see the [crate docs](crate).
+///
+/// ```
+/// use std::time::Duration;
+/// use axum::{routing::post, Router};
+/// use tower_hmac::{InMemoryKeys, Secret, SignatureLayer};
+///
+/// let keys = InMemoryKeys::new().with_key("7".parse().unwrap(), Secret::new(vec![7; 32]).unwrap());
+/// let app: Router = Router::new()
+///     .route("/upload", post(|| async { "unreachable without verify()" }))
+///     .route_layer(
+///         SignatureLayer::new(keys)
+///             .max_clock_skew(Duration::from_secs(60))
+///             .require_signed_header(http::header::CONTENT_TYPE),
+///     );
+/// ```
+#[derive(Clone)]
+pub struct SignatureLayer {
+    config: Arc<Config>,
+}
+
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub(crate) keys: Arc<dyn KeyStore>,
+    pub(crate) nonces: Option<Arc<dyn NonceStore>>,
+    pub(crate) max_skew: u64,
+    pub(crate) max_request_duration: u64,
+    pub(crate) required_headers: Vec<HeaderName>,
+}
+
+impl SignatureLayer {
+    /// The default allowed difference between the client's clock and ours.
+    pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
+    /// The default time a request may take, beyond the skew, to reach `verify()`.
+    pub const DEFAULT_MAX_REQUEST_DURATION: Duration = Duration::from_secs(300);
+
+    /// A layer that looks keys up in `keys`, requires `host` to be signed,
+    /// allows 300 s of clock skew, and remembers nonces in memory.
+    pub fn new(keys: impl KeyStore) -> Self {
+        Self {
+            config: Arc::new(Config {
+                keys: Arc::new(keys),
+                nonces: Some(Arc::new(InMemoryNonceStore::new())),
+                max_skew: Self::DEFAULT_MAX_CLOCK_SKEW.as_secs(),
+                max_request_duration: Self::DEFAULT_MAX_REQUEST_DURATION.as_secs(),
+                required_headers: vec![HOST],
+            }),
+        }
+    }
+
+    fn config(&mut self) -> &mut Config {
+        Arc::make_mut(&mut self.config)
+    }
+
+    /// How far the request's `Time` may be from our clock, either way
+    /// (whole seconds; default 300 s). Smaller narrows the replay window,
+    /// larger tolerates worse clocks.
+    pub fn max_clock_skew(mut self, skew: Duration) -> Self {
+        self.config().max_skew = skew.as_secs();
+        self
+    }
+
+    /// How long after the skew window a request may still pass `verify()`
+    /// (default 300 s). A slow upload needs this long to arrive; nonces are
+    /// remembered for `Time + max_clock_skew + max_request_duration`.
+    pub fn max_request_duration(mut self, duration: Duration) -> Self {
+        self.config().max_request_duration = duration.as_secs();
+        self
+    }
+
+    /// Also require `name` to be in `SignedHeaders` (`host` always is).
+    pub fn require_signed_header(mut self, name: HeaderName) -> Self {
+        let required = &mut self.config().required_headers;
+        if !required.contains(&name) {
+            required.push(name);
+        }
+        self
+    }
+
+    /// Remembers nonces in `store` instead of the default in-memory store.
+    pub fn nonce_store(mut self, store: impl NonceStore) -> Self {
+        self.config().nonces = Some(Arc::new(store));
+        self
+    }
+
+    /// Turns replay protection off: a captured request can then be sent
+    /// again, unchanged, until its `Time` leaves the window. Rarely right.
+    pub fn without_replay_protection(mut self) -> Self {
+        self.config().nonces = None;
+        self
+    }
+}
+
+impl std::fmt::Debug for SignatureLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignatureLayer")
+            .field("max_clock_skew", &self.config.max_skew)
+            .field("max_request_duration", &self.config.max_request_duration)
+            .field("required_headers", &self.config.required_headers)
+            .field("replay_protection", &self.config.nonces.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> Layer<S> for SignatureLayer {
+    type Service = SignatureService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SignatureService::new(inner, self.config.clone())
+    }
+}

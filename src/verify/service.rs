@@ -1,0 +1,103 @@
+use std::{
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use axum::extract::OriginalUri;
+use http::{header::AUTHORIZATION, Request, Response};
+use tower_service::Service;
+
+use super::{layer::Config, ResponseBody, ResponseFuture, SignedBody};
+use crate::{
+    error::ErrorCode,
+    protocol::{Authorization, CanonicalRequest},
+    replay::unix_now,
+};
+
+/// The service made by [`SignatureLayer`](crate::SignatureLayer).
+#[derive(Clone)]
+pub struct SignatureService<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl<S> SignatureService<S> {
+    pub(crate) fn new(inner: S, config: Arc<Config>) -> Self {
+        Self { inner, config }
+    }
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for SignatureService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignatureService")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, B, ResBody> Service<Request<B>> for SignatureService<S>
+where
+    S: Service<Request<SignedBody<B>>, Response = Response<ResBody>> + Clone,
+    B: http_body::Body,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, B>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let auth = match precheck(&self.config, &request) {
+            Ok(auth) => auth,
+            Err(code) => return ResponseFuture::rejected(code),
+        };
+        // Behind axum's `nest`, the router has stripped the prefix; sign what was sent.
+        let uri = request
+            .extensions()
+            .get::<OriginalUri>()
+            .map_or(request.uri(), |original| &original.0);
+        let canonical = CanonicalRequest::new(
+            auth.key_id(),
+            auth.time(),
+            auth.nonce(),
+            auth.signed_headers(),
+            request.method(),
+            uri,
+            request.headers(),
+        );
+        let lookup = self.config.keys.lookup(auth.key_id());
+        // The ready service goes to this request; the clone waits for the next.
+        let clone = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, clone);
+        ResponseFuture::lookup(lookup, ready, request, auth, canonical, self.config.clone())
+    }
+}
+
+/// Everything that can be checked before the key is known.
+fn precheck<B>(config: &Config, request: &Request<B>) -> Result<Authorization, ErrorCode> {
+    let mut values = request.headers().get_all(AUTHORIZATION).iter();
+    let value = values.next().ok_or(ErrorCode::MissingAuthorization)?;
+    if values.next().is_some() {
+        tracing::debug!("tower-hmac: more than one Authorization header");
+        return Err(ErrorCode::MalformedAuthorization);
+    }
+    let auth = Authorization::from_header(value).map_err(|error| {
+        tracing::debug!(%error, "tower-hmac: malformed Authorization header");
+        ErrorCode::MalformedAuthorization
+    })?;
+    if unix_now().abs_diff(auth.time()) > config.max_skew {
+        tracing::debug!(key_id = %auth.key_id(), time = auth.time(), "tower-hmac: request time outside the allowed skew");
+        return Err(ErrorCode::StaleRequest);
+    }
+    if let Some(missing) = config
+        .required_headers
+        .iter()
+        .find(|name| !auth.signed_headers().contains(name))
+    {
+        tracing::debug!(key_id = %auth.key_id(), header = %missing, "tower-hmac: required header is not signed");
+        return Err(ErrorCode::UnsignedHeader);
+    }
+    Ok(auth)
+}

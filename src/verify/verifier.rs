@@ -1,0 +1,346 @@
+use std::{
+    fmt,
+    sync::{Arc, Mutex, MutexGuard},
+};
+
+use axum::response::{IntoResponse, Response};
+use http::Response as HttpResponse;
+
+use crate::{
+    error::ErrorCode,
+    protocol::{Authorization, BodyDigest, CanonicalRequest},
+    replay::{unix_now, NonceStatus},
+    KeyId, NonceStore, Secret,
+};
+
+/// What one request's body, verifier and response guard share.
+pub(crate) struct Shared {
+    auth: Authorization,
+    canonical: CanonicalRequest,
+    secret: Secret,
+    nonces: Option<Arc<dyn NonceStore>>,
+    /// Unix seconds after which `verify()` answers `stale_request`; nonces are kept until then.
+    deadline: u64,
+    state: Mutex<State>,
+}
+
+struct State {
+    body: BodyState,
+    outcome: Outcome,
+}
+
+#[derive(Clone, Copy)]
+enum BodyState {
+    Streaming,
+    Complete(BodyDigest),
+    Failed,
+}
+
+#[derive(Clone, Copy)]
+enum Outcome {
+    NotCalled,
+    InProgress,
+    Verified,
+    Failed(ErrorCode),
+}
+
+/// What the response guard does with the handler's response.
+pub(crate) enum Verdict {
+    Pass,
+    Replace(ErrorCode),
+}
+
+impl Shared {
+    pub(crate) fn new(
+        auth: Authorization,
+        canonical: CanonicalRequest,
+        secret: Secret,
+        nonces: Option<Arc<dyn NonceStore>>,
+        deadline: u64,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            auth,
+            canonical,
+            secret,
+            nonces,
+            deadline,
+            state: Mutex::new(State {
+                body: BodyState::Streaming,
+                outcome: Outcome::NotCalled,
+            }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn key_id(&self) -> &KeyId {
+        self.auth.key_id()
+    }
+
+    pub(crate) fn body_complete(&self, digest: BodyDigest) {
+        self.lock().body = BodyState::Complete(digest);
+    }
+
+    pub(crate) fn body_failed(&self) {
+        self.lock().body = BodyState::Failed;
+    }
+
+    /// Marks the request as refused by an adapter (a body over its limit, say).
+    pub(crate) fn reject(&self, code: ErrorCode) {
+        let mut state = self.lock();
+        if !matches!(state.outcome, Outcome::Failed(_)) {
+            state.outcome = Outcome::Failed(code);
+        }
+    }
+
+    fn signature_matches(&self, digest: &BodyDigest) -> bool {
+        self.canonical
+            .verify(&self.secret, digest, self.auth.signature())
+    }
+
+    async fn verify(&self) -> Result<Verified, VerifyError> {
+        let expires_at = {
+            let mut state = self.lock();
+            match state.outcome {
+                Outcome::Verified => return Ok(self.proof()),
+                Outcome::Failed(code) => return Err(VerifyError::failed(code)),
+                Outcome::InProgress => return Err(VerifyError::IN_PROGRESS),
+                Outcome::NotCalled => {}
+            }
+            let digest = match state.body {
+                // Not poisoned: the handler may read the rest and try again.
+                BodyState::Streaming => return Err(VerifyError::BODY_NOT_CONSUMED),
+                BodyState::Failed => {
+                    state.outcome = Outcome::Failed(ErrorCode::BodyIncomplete);
+                    return Err(VerifyError::failed(ErrorCode::BodyIncomplete));
+                }
+                BodyState::Complete(digest) => digest,
+            };
+            let outcome = if !self.signature_matches(&digest) {
+                Outcome::Failed(ErrorCode::InvalidSignature)
+            } else if unix_now() > self.deadline {
+                Outcome::Failed(ErrorCode::StaleRequest)
+            } else if self.nonces.is_some() {
+                Outcome::InProgress
+            } else {
+                Outcome::Verified
+            };
+            state.outcome = outcome;
+            match outcome {
+                Outcome::Verified => return Ok(self.proof()),
+                Outcome::Failed(code) => return Err(VerifyError::failed(code)),
+                _ => self.deadline,
+            }
+        };
+
+        let nonces = self.nonces.as_ref().expect("checked above");
+        let recorded = nonces
+            .insert(self.auth.key_id(), self.auth.nonce(), expires_at)
+            .await;
+        let outcome = match recorded {
+            Ok(NonceStatus::Fresh) => Outcome::Verified,
+            Ok(NonceStatus::Replayed) => Outcome::Failed(ErrorCode::ReplayedRequest),
+            Err(error) => {
+                tracing::error!(key_id = %self.key_id(), %error, "tower-hmac: nonce store failed");
+                Outcome::Failed(ErrorCode::ReplayStoreUnavailable)
+            }
+        };
+        self.lock().outcome = outcome;
+        match outcome {
+            Outcome::Failed(code) => Err(VerifyError::failed(code)),
+            _ => Ok(self.proof()),
+        }
+    }
+
+    fn proof(&self) -> Verified {
+        Verified {
+            key_id: self.auth.key_id().clone(),
+        }
+    }
+
+    /// The response guard's decision, once the handler has answered.
+    pub(crate) fn verdict(&self) -> Verdict {
+        let state = self.lock();
+        match state.outcome {
+            Outcome::Verified => Verdict::Pass,
+            Outcome::Failed(code) => Verdict::Replace(code),
+            Outcome::NotCalled | Outcome::InProgress => match state.body {
+                // The client's fault, not the handler's: never a 5xx.
+                BodyState::Failed => Verdict::Replace(ErrorCode::BodyIncomplete),
+                // A forged request must not be able to provoke a 500 (and an
+                // error log) from a handler that rejected it unverified.
+                BodyState::Complete(digest) if !self.signature_matches(&digest) => {
+                    Verdict::Replace(ErrorCode::InvalidSignature)
+                }
+                _ => {
+                    tracing::error!(
+                        key_id = %self.key_id(),
+                        "tower-hmac: the handler answered without a successful verify(); \
+                         the response was replaced by 500"
+                    );
+                    Verdict::Replace(ErrorCode::VerificationSkipped)
+                }
+            },
+        }
+    }
+}
+
+/// The handle a handler uses to verify its request.
+///
+/// The [`SignatureLayer`](crate::SignatureLayer) puts one in the request
+/// extensions; in axum, take it as an extractor. Read the body to the end,
+/// then call [`verify`](Self::verify) before acting on what it said.
+///
+/// ```
+/// use axum::body::Body;
+/// use http_body_util::BodyExt;
+/// use tower_hmac::{VerifiedResponse, Verifier, VerifyError};
+///
+/// async fn upload(verifier: Verifier, body: Body) -> Result<VerifiedResponse, VerifyError> {
+///     let mut body = body;
+///     let mut bytes = 0;
+///     while let Some(frame) = body.frame().await {
+///         // A broken body is noticed by verify() below.
+///         let Ok(frame) = frame else { break };
+///         bytes += frame.data_ref().map_or(0, |data| data.len());
+///     }
+///     let verified = verifier.verify().await?;
+///     Ok(verified.respond(format!("{bytes} bytes")))
+/// }
+/// ```
+#[derive(Clone)]
+pub struct Verifier {
+    shared: Arc<Shared>,
+}
+
+impl Verifier {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    /// The key id the request claims. Not authenticated until `verify()` succeeds.
+    pub fn claimed_key_id(&self) -> &KeyId {
+        self.shared.key_id()
+    }
+
+    /// Checks the signature over the request and its body, then records the
+    /// nonce so that a replay of this request fails.
+    ///
+    /// Call it after the body has been read to the end; before that it
+    /// returns an error with code `verification_skipped` and may be called
+    /// again later. Any other failure is final, and the response guard
+    /// answers the request with that failure whatever the handler returns.
+    /// After a success, further calls succeed at once.
+    pub async fn verify(&self) -> Result<Verified, VerifyError> {
+        self.shared.verify().await
+    }
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier")
+            .field("claimed_key_id", self.claimed_key_id())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Proof that `verify()` succeeded. Only this crate can make one.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    key_id: KeyId,
+}
+
+impl Verified {
+    /// The authenticated key id.
+    pub fn key_id(&self) -> &KeyId {
+        &self.key_id
+    }
+
+    /// Wraps a response in a type that only a verified handler can return.
+    ///
+    /// A handler declared as returning [`VerifiedResponse`] cannot compile
+    /// unless it obtained a `Verified`; the runtime guard stays either way.
+    pub fn respond(&self, response: impl IntoResponse) -> VerifiedResponse {
+        VerifiedResponse(response.into_response())
+    }
+}
+
+/// A response from a handler that verified its request. See [`Verified::respond`].
+#[derive(Debug)]
+pub struct VerifiedResponse(Response);
+
+impl IntoResponse for VerifiedResponse {
+    fn into_response(self) -> Response {
+        self.0
+    }
+}
+
+/// Why `verify()` failed. As a response it is the matching problem+json answer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct VerifyError {
+    code: ErrorCode,
+    reason: &'static str,
+}
+
+impl VerifyError {
+    const BODY_NOT_CONSUMED: Self = Self {
+        code: ErrorCode::VerificationSkipped,
+        reason: "verify() was called before the request body was read to the end",
+    };
+    const IN_PROGRESS: Self = Self {
+        code: ErrorCode::VerificationSkipped,
+        reason: "verify() is already running for this request",
+    };
+
+    pub(crate) fn failed(code: ErrorCode) -> Self {
+        Self {
+            code,
+            reason: code.detail(),
+        }
+    }
+
+    /// The problem code the client gets.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// Whether the body had not been read to the end yet; read it and call `verify()` again.
+    pub fn is_body_not_consumed(&self) -> bool {
+        *self == Self::BODY_NOT_CONSUMED
+    }
+}
+
+impl fmt::Debug for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifyError")
+            .field("code", &self.code)
+            .field("reason", &self.reason)
+            .finish()
+    }
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.reason)
+    }
+}
+
+impl std::error::Error for VerifyError {}
+
+impl IntoResponse for VerifyError {
+    fn into_response(self) -> Response {
+        self.code.into_response()
+    }
+}
+
+pub(crate) fn problem<B>(code: ErrorCode) -> HttpResponse<super::ResponseBody<B>> {
+    code.to_response().map(super::ResponseBody::problem)
+}
