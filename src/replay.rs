@@ -25,7 +25,8 @@ pub enum NonceStatus {
 /// [`NonceStatus::Fresh`]. An `Err` is never read as "not seen": the layer
 /// answers 503 `replay_store_unavailable`.
 pub trait NonceStore: Send + Sync + 'static {
-    /// Records `nonce` for `key_id` until `expires_at` (Unix seconds).
+    /// Records `nonce` for `key_id` until the end of second `expires_at`
+    /// (Unix seconds; `verify()` still accepts requests during that second).
     fn insert(
         &self,
         key_id: &KeyId,
@@ -115,7 +116,7 @@ impl InMemoryNonceStore {
         if entries.expiry_by_entry.contains_key(&entry) {
             return Ok(NonceStatus::Replayed);
         }
-        if expires_at <= now {
+        if expires_at < now {
             // Nothing to remember: the request is already outside the window.
             return Ok(NonceStatus::Fresh);
         }
@@ -134,7 +135,8 @@ impl InMemoryNonceStore {
 impl Entries {
     fn evict_expired(&mut self, now: u64) {
         while let Some(Reverse((expires_at, _))) = self.by_expiry.peek() {
-            if *expires_at > now {
+            // An entry lives through its expiry second: verify() accepts up to and including it.
+            if *expires_at >= now {
                 break;
             }
             let Reverse((expires_at, entry)) = self.by_expiry.pop().expect("peeked");
@@ -198,6 +200,11 @@ mod tests {
             NonceStatus::Fresh
         );
         assert_eq!(
+            store.insert_at(&key, &a, 110, 110).unwrap(),
+            NonceStatus::Replayed,
+            "alive through its expiry second"
+        );
+        assert_eq!(
             store.insert_at(&key, &a, 120, 111).unwrap(),
             NonceStatus::Fresh
         );
@@ -218,7 +225,7 @@ mod tests {
             NonceStatus::Replayed
         );
         assert_eq!(
-            store.insert_at(&key, &b, 130, 110).unwrap(),
+            store.insert_at(&key, &b, 130, 111).unwrap(),
             NonceStatus::Fresh
         );
         assert_eq!(store.len(), 1);

@@ -1,4 +1,4 @@
-use http::{header::HOST, HeaderMap, Method, Uri};
+use http::{header::HOST, uri::Authority, HeaderMap, Method, Uri};
 
 use super::{BodyDigest, KeyId, Nonce, SignedHeaders, SCHEME};
 use crate::secret::Secret;
@@ -41,8 +41,8 @@ pub struct CanonicalRequest {
 impl CanonicalRequest {
     /// Builds the string-to-sign for a request, up to the body digest.
     ///
-    /// `host` takes the `Host` header, or the URI authority when there is no
-    /// `Host` header (HTTP/2). Any other signed header takes all its field
+    /// `host` takes the `Host` header, or the URI authority (without any
+    /// `userinfo@`) when there is no `Host` header (HTTP/2). Any other signed header takes all its field
     /// lines, each trimmed, joined with `,`; an absent header is an empty value.
     pub fn new(
         key_id: &KeyId,
@@ -76,7 +76,7 @@ impl CanonicalRequest {
             let mut values = headers.get_all(name).iter().peekable();
             if values.peek().is_none() && name == HOST {
                 if let Some(authority) = uri.authority() {
-                    header_line.extend_from_slice(authority.as_str().as_bytes());
+                    header_line.extend_from_slice(host_of(authority).as_bytes());
                 }
             }
             for (i, value) in values.enumerate() {
@@ -108,6 +108,14 @@ impl CanonicalRequest {
         use subtle::ConstantTimeEq as _;
         self.signature(secret, body).ct_eq(signature).into()
     }
+}
+
+/// The `host[:port]` part of an authority: any `userinfo@` is not part of the host.
+pub(crate) fn host_of(authority: &Authority) -> &str {
+    let authority = authority.as_str();
+    authority
+        .rfind('@')
+        .map_or(authority, |at| &authority[at + 1..])
 }
 
 impl std::fmt::Debug for CanonicalRequest {

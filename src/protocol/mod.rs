@@ -11,6 +11,7 @@ mod digest;
 mod names;
 
 pub use authorization::{Authorization, ParseError, MAX_AUTHORIZATION_LEN, MAX_SIGNED_HEADERS};
+pub(crate) use canonical::host_of;
 pub use canonical::CanonicalRequest;
 pub use digest::{BodyDigest, BodyHasher};
 pub use names::{InvalidKeyId, InvalidNonce, KeyId, Nonce, SignedHeaders};

@@ -8,7 +8,10 @@ use http::{
 };
 
 use crate::{
-    protocol::{Authorization, BodyDigest, CanonicalRequest, SignedHeaders},
+    protocol::{
+        host_of, Authorization, BodyDigest, CanonicalRequest, SignedHeaders, MAX_AUTHORIZATION_LEN,
+        MAX_SIGNED_HEADERS,
+    },
     replay::unix_now,
     KeyId, Nonce, Secret,
 };
@@ -17,8 +20,9 @@ use crate::{
 ///
 /// It signs `host` always (writing a `Host` header from the URI authority
 /// when the request has none, so that what is signed is what is sent),
-/// `content-type` when present, and any header added with
-/// [`sign_header`](Self::sign_header) when present.
+/// `content-type` when present, and every header added with
+/// [`sign_header`](Self::sign_header), present or not: an absent header is
+/// signed as an empty value, so nobody can add it on the way.
 ///
 /// ```
 /// use http::Request;
@@ -47,6 +51,10 @@ pub struct Signer {
 pub enum SignError {
     /// The request has neither a `Host` header nor a URI authority.
     NoHost,
+    /// More than [`MAX_SIGNED_HEADERS`] headers to sign, or an
+    /// `Authorization` value longer than [`MAX_AUTHORIZATION_LEN`]: the
+    /// server would refuse it.
+    TooLarge,
 }
 
 impl fmt::Display for SignError {
@@ -55,6 +63,11 @@ impl fmt::Display for SignError {
             Self::NoHost => {
                 f.write_str("the request has no Host header and no authority in its URI")
             }
+            Self::TooLarge => write!(
+                f,
+                "more than {MAX_SIGNED_HEADERS} signed headers, or an Authorization value over \
+                 {MAX_AUTHORIZATION_LEN} bytes"
+            ),
         }
     }
 }
@@ -71,7 +84,7 @@ impl Signer {
         }
     }
 
-    /// Also signs `name` whenever the request carries it.
+    /// Also signs `name`, whether or not the request carries it.
     pub fn sign_header(mut self, name: HeaderName) -> Self {
         if !self.extra_headers.contains(&name) {
             self.extra_headers.push(name);
@@ -113,18 +126,20 @@ impl Signer {
     ) -> Result<Authorization, SignError> {
         if !request.headers().contains_key(HOST) {
             let authority = request.uri().authority().ok_or(SignError::NoHost)?;
-            let host = HeaderValue::from_str(authority.as_str()).map_err(|_| SignError::NoHost)?;
+            let host = HeaderValue::from_str(host_of(authority)).map_err(|_| SignError::NoHost)?;
             request.headers_mut().insert(HOST, host);
         }
         let headers = request.headers();
+        let content_type = headers.contains_key(CONTENT_TYPE).then_some(CONTENT_TYPE);
         let signed_headers = SignedHeaders::new(
-            std::iter::once(HOST).chain(
-                std::iter::once(&CONTENT_TYPE)
-                    .chain(&self.extra_headers)
-                    .filter(|name| headers.contains_key(*name))
-                    .cloned(),
-            ),
+            [HOST]
+                .into_iter()
+                .chain(content_type)
+                .chain(self.extra_headers.iter().cloned()),
         );
+        if signed_headers.len() > MAX_SIGNED_HEADERS {
+            return Err(SignError::TooLarge);
+        }
         let canonical = CanonicalRequest::new(
             &self.key_id,
             time,
@@ -137,9 +152,11 @@ impl Signer {
         let signature = canonical.signature(&self.secret, body);
         let authorization =
             Authorization::new(self.key_id.clone(), time, nonce, signed_headers, signature);
-        request
-            .headers_mut()
-            .insert(AUTHORIZATION, authorization.to_header_value());
+        let value = authorization.to_header_value();
+        if value.len() > MAX_AUTHORIZATION_LEN {
+            return Err(SignError::TooLarge);
+        }
+        request.headers_mut().insert(AUTHORIZATION, value);
         Ok(authorization)
     }
 }

@@ -10,31 +10,60 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use super::verifier::Shared;
-use crate::protocol::BodyHasher;
+use crate::protocol::{BodyDigest, BodyHasher};
 
-pin_project! {
-    /// The request body as the handler sees it: the client's frames, passed
-    /// through untouched (the very same `Bytes`), hashed on the way.
-    ///
-    /// When the body ends the digest is handed to the request's
-    /// [`Verifier`](crate::Verifier). Trailers pass through and are not signed.
-    pub struct SignedBody<B> {
-        #[pin]
-        inner: B,
-        hasher: Option<BodyHasher>,
-        shared: Arc<Shared>,
+/// A type-erased request body, as the layer keeps it.
+pub(crate) type BoxBody = Pin<Box<dyn Body<Data = Bytes, Error = BoxError> + Send + 'static>>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The request body as the handler sees it: the client's frames, passed
+/// through untouched (the very same `Bytes`), hashed on the way.
+///
+/// When the body ends the digest is handed to the request's
+/// [`Verifier`](crate::Verifier). Trailers pass through and are not signed.
+/// A body dropped before its end (a handler that never reads it) is kept
+/// aside, so that `verify()` can still read the rest.
+pub struct SignedBody {
+    // `None` only once dropped.
+    inner: Option<BoxBody>,
+    hasher: Option<BodyHasher>,
+    shared: Arc<Shared>,
+}
+
+/// The unread rest of a request body and the hash of what was read.
+pub(crate) struct Parked {
+    body: BoxBody,
+    hasher: BodyHasher,
+}
+
+impl Parked {
+    /// Reads the rest of the body, hashing it.
+    pub(crate) async fn drain(mut self) -> Option<BodyDigest> {
+        use http_body_util::BodyExt as _;
+        while let Some(frame) = self.body.frame().await {
+            if let Some(data) = frame.ok()?.data_ref() {
+                self.hasher.update(data);
+            }
+        }
+        Some(self.hasher.finish())
     }
 }
 
-impl<B: Body> SignedBody<B> {
-    pub(crate) fn new(inner: B, shared: Arc<Shared>) -> Self {
+impl SignedBody {
+    pub(crate) fn new<B>(inner: B, shared: Arc<Shared>) -> Self
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        use http_body_util::BodyExt as _;
+        // An empty body can be verified before anyone reads it.
+        let empty = inner.is_end_stream() || inner.size_hint().exact() == Some(0);
         let mut body = Self {
-            inner,
+            inner: Some(Box::pin(inner.map_err(Into::into))),
             hasher: Some(BodyHasher::new()),
             shared,
         };
-        // An empty body can be verified before anyone reads it.
-        if body.inner.is_end_stream() || body.inner.size_hint().exact() == Some(0) {
+        if empty {
             body.finish();
         }
         body
@@ -47,29 +76,25 @@ impl<B: Body> SignedBody<B> {
     }
 }
 
-impl<B> Body for SignedBody<B>
-where
-    B: Body<Data = Bytes>,
-{
+impl Body for SignedBody {
     type Data = Bytes;
-    type Error = B::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let mut this = self.project();
-        let frame = ready!(this.inner.as_mut().poll_frame(cx));
+        let this = self.get_mut();
+        let inner = this.inner.as_mut().expect("only taken on drop");
+        let frame = ready!(inner.as_mut().poll_frame(cx));
         match &frame {
             Some(Ok(frame)) => {
                 if let (Some(data), Some(hasher)) = (frame.data_ref(), this.hasher.as_mut()) {
                     hasher.update(data);
                 }
                 // Some readers stop at `is_end_stream` without polling for the end.
-                if this.inner.is_end_stream() {
-                    if let Some(hasher) = this.hasher.take() {
-                        this.shared.body_complete(hasher.finish());
-                    }
+                if inner.is_end_stream() {
+                    this.finish();
                 }
             }
             Some(Err(_)) => {
@@ -77,25 +102,33 @@ where
                     this.shared.body_failed();
                 }
             }
-            None => {
-                if let Some(hasher) = this.hasher.take() {
-                    this.shared.body_complete(hasher.finish());
-                }
-            }
+            None => this.finish(),
         }
         Poll::Ready(frame)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner
+            .as_ref()
+            .is_none_or(|inner| inner.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), |inner| inner.size_hint())
     }
 }
 
-impl<B> fmt::Debug for SignedBody<B> {
+impl Drop for SignedBody {
+    fn drop(&mut self) {
+        if let (Some(hasher), Some(body)) = (self.hasher.take(), self.inner.take()) {
+            self.shared.park(Parked { body, hasher });
+        }
+    }
+}
+
+impl fmt::Debug for SignedBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SignedBody")
             .field("finished", &self.hasher.is_none())

@@ -5,6 +5,7 @@ use std::{
     task::{ready, Context, Poll},
 };
 
+use bytes::Bytes;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
@@ -16,7 +17,7 @@ use super::{
 };
 use crate::{
     error::ErrorCode,
-    protocol::{Authorization, CanonicalRequest},
+    protocol::{Authorization, BodyDigest, CanonicalRequest},
     Secret, StoreError, StoreFuture,
 };
 
@@ -25,7 +26,7 @@ pin_project! {
     /// the key up, runs the handler, then applies the response guard.
     pub struct ResponseFuture<S, B>
     where
-        S: Service<Request<SignedBody<B>>>,
+        S: Service<Request<SignedBody>>,
     {
         #[pin]
         state: State<S, B>,
@@ -36,7 +37,7 @@ pin_project! {
     #[project = StateProj]
     enum State<S, B>
     where
-        S: Service<Request<SignedBody<B>>>,
+        S: Service<Request<SignedBody>>,
     {
         Rejected {
             code: ErrorCode,
@@ -48,6 +49,13 @@ pin_project! {
         Inner {
             #[pin]
             future: S::Future,
+            shared: Arc<Shared>,
+        },
+        // The handler answered without verifying and left part of the body
+        // unread: read it, so the guard can tell a forgery from a bug.
+        Draining {
+            drain: Pin<Box<dyn Future<Output = Option<BodyDigest>> + Send>>,
+            response: Option<S::Response>,
             shared: Arc<Shared>,
         },
     }
@@ -63,7 +71,7 @@ struct Pending<S, B> {
 
 impl<S, B> ResponseFuture<S, B>
 where
-    S: Service<Request<SignedBody<B>>>,
+    S: Service<Request<SignedBody>>,
 {
     pub(crate) fn rejected(code: ErrorCode) -> Self {
         Self {
@@ -96,8 +104,9 @@ where
 
 impl<S, B, ResBody> Future for ResponseFuture<S, B>
 where
-    S: Service<Request<SignedBody<B>>, Response = Response<ResBody>>,
-    B: http_body::Body,
+    S: Service<Request<SignedBody>, Response = Response<ResBody>>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     type Output = Result<Response<ResponseBody<ResBody>>, S::Error>;
 
@@ -146,9 +155,31 @@ where
                 }
                 StateProj::Inner { future, shared } => {
                     let response = ready!(future.poll(cx))?;
-                    return Poll::Ready(Ok(match shared.verdict() {
+                    match shared.verdict(response.status()) {
+                        Verdict::Pass => return Poll::Ready(Ok(response.map(ResponseBody::inner))),
+                        Verdict::Replace(code) => return Poll::Ready(Ok(problem(code))),
+                        Verdict::Drain(parked) => {
+                            let shared = shared.clone();
+                            state.set(State::Draining {
+                                drain: Box::pin(parked.drain()),
+                                response: Some(response),
+                                shared,
+                            });
+                        }
+                    }
+                }
+                StateProj::Draining {
+                    drain,
+                    response,
+                    shared,
+                } => {
+                    shared.drained(ready!(drain.as_mut().poll(cx)));
+                    let response = response.take().expect("polled after completion");
+                    return Poll::Ready(Ok(match shared.verdict(response.status()) {
                         Verdict::Pass => response.map(ResponseBody::inner),
                         Verdict::Replace(code) => problem(code),
+                        // Drained above; nothing is parked any more.
+                        Verdict::Drain(_) => problem(ErrorCode::VerificationSkipped),
                     }));
                 }
             }

@@ -37,8 +37,9 @@ impl<S: std::fmt::Debug> std::fmt::Debug for SignatureService<S> {
 
 impl<S, B, ResBody> Service<Request<B>> for SignatureService<S>
 where
-    S: Service<Request<SignedBody<B>>, Response = Response<ResBody>> + Clone,
-    B: http_body::Body,
+    S: Service<Request<SignedBody>, Response = Response<ResBody>> + Clone,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;

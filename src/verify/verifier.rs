@@ -4,7 +4,9 @@ use std::{
 };
 
 use axum::response::{IntoResponse, Response};
-use http::Response as HttpResponse;
+use http::{Response as HttpResponse, StatusCode};
+
+use super::body::Parked;
 
 use crate::{
     error::ErrorCode,
@@ -29,9 +31,13 @@ struct State {
     outcome: Outcome,
 }
 
-#[derive(Clone, Copy)]
 enum BodyState {
+    /// The handler holds the body and has not read it to the end.
     Streaming,
+    /// The handler dropped the body unread; its rest waits here.
+    Parked(Parked),
+    /// Someone is reading the parked rest.
+    Draining,
     Complete(BodyDigest),
     Failed,
 }
@@ -48,6 +54,8 @@ enum Outcome {
 pub(crate) enum Verdict {
     Pass,
     Replace(ErrorCode),
+    /// Read the parked rest of the body first, then decide.
+    Drain(Parked),
 }
 
 impl Shared {
@@ -89,6 +97,15 @@ impl Shared {
         self.lock().body = BodyState::Failed;
     }
 
+    pub(crate) fn park(&self, parked: Parked) {
+        self.lock().body = BodyState::Parked(parked);
+    }
+
+    /// Records the result of reading a parked body.
+    pub(crate) fn drained(&self, digest: Option<BodyDigest>) {
+        self.lock().body = digest.map_or(BodyState::Failed, BodyState::Complete);
+    }
+
     /// Marks the request as refused by an adapter (a body over its limit, say).
     pub(crate) fn reject(&self, code: ErrorCode) {
         let mut state = self.lock();
@@ -103,7 +120,7 @@ impl Shared {
     }
 
     async fn verify(&self) -> Result<Verified, VerifyError> {
-        let expires_at = {
+        let parked = {
             let mut state = self.lock();
             match state.outcome {
                 Outcome::Verified => return Ok(self.proof()),
@@ -111,9 +128,24 @@ impl Shared {
                 Outcome::InProgress => return Err(VerifyError::IN_PROGRESS),
                 Outcome::NotCalled => {}
             }
+            match std::mem::replace(&mut state.body, BodyState::Draining) {
+                BodyState::Parked(parked) => Some(parked),
+                other => {
+                    state.body = other;
+                    None
+                }
+            }
+        };
+        if let Some(parked) = parked {
+            self.drained(parked.drain().await);
+        }
+
+        let expires_at = {
+            let mut state = self.lock();
             let digest = match state.body {
                 // Not poisoned: the handler may read the rest and try again.
                 BodyState::Streaming => return Err(VerifyError::BODY_NOT_CONSUMED),
+                BodyState::Draining | BodyState::Parked(_) => return Err(VerifyError::IN_PROGRESS),
                 BodyState::Failed => {
                     state.outcome = Outcome::Failed(ErrorCode::BodyIncomplete);
                     return Err(VerifyError::failed(ErrorCode::BodyIncomplete));
@@ -162,29 +194,41 @@ impl Shared {
         }
     }
 
-    /// The response guard's decision, once the handler has answered.
-    pub(crate) fn verdict(&self) -> Verdict {
-        let state = self.lock();
+    /// The response guard's decision, once the handler has answered with `status`.
+    pub(crate) fn verdict(&self, status: StatusCode) -> Verdict {
+        let mut state = self.lock();
         match state.outcome {
-            Outcome::Verified => Verdict::Pass,
-            Outcome::Failed(code) => Verdict::Replace(code),
-            Outcome::NotCalled | Outcome::InProgress => match state.body {
-                // The client's fault, not the handler's: never a 5xx.
-                BodyState::Failed => Verdict::Replace(ErrorCode::BodyIncomplete),
-                // A forged request must not be able to provoke a 500 (and an
-                // error log) from a handler that rejected it unverified.
-                BodyState::Complete(digest) if !self.signature_matches(&digest) => {
-                    Verdict::Replace(ErrorCode::InvalidSignature)
-                }
-                _ => {
-                    tracing::error!(
-                        key_id = %self.key_id(),
-                        "tower-hmac: the handler answered without a successful verify(); \
-                         the response was replaced by 500"
-                    );
-                    Verdict::Replace(ErrorCode::VerificationSkipped)
-                }
-            },
+            Outcome::Verified => return Verdict::Pass,
+            Outcome::Failed(code) => return Verdict::Replace(code),
+            Outcome::NotCalled | Outcome::InProgress => {}
+        }
+        match std::mem::replace(&mut state.body, BodyState::Draining) {
+            BodyState::Parked(parked) => return Verdict::Drain(parked),
+            other => state.body = other,
+        }
+        match state.body {
+            // The client's fault, not the handler's: never a 5xx.
+            BodyState::Failed => Verdict::Replace(ErrorCode::BodyIncomplete),
+            // A forgery must not be able to provoke a 500 (or an error log)
+            // from a handler that answered without verifying.
+            BodyState::Complete(digest) if !self.signature_matches(&digest) => {
+                Verdict::Replace(ErrorCode::InvalidSignature)
+            }
+            // A genuine request refused before verify() (an extractor's
+            // rejection, an unknown route): the refusal may stand.
+            BodyState::Complete(_) if status.is_client_error() => {
+                tracing::debug!(key_id = %self.key_id(), %status, "tower-hmac: unverified client error passed through");
+                Verdict::Pass
+            }
+            _ => {
+                tracing::error!(
+                    key_id = %self.key_id(),
+                    %status,
+                    "tower-hmac: the handler answered without a successful verify(); \
+                     the response was replaced by 500"
+                );
+                Verdict::Replace(ErrorCode::VerificationSkipped)
+            }
         }
     }
 }
