@@ -49,6 +49,7 @@ pub async fn serve(app: Router) -> SocketAddr {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
+            stream.set_nodelay(true).unwrap();
             let service = TowerToHyperService::new(app.clone());
             tokio::spawn(async move {
                 let _ = auto::Builder::new(TokioExecutor::new())
@@ -219,7 +220,9 @@ pub enum Client {
 
 impl Client {
     pub async fn connect(addr: SocketAddr, proto: Proto) -> Self {
-        let io = TokioIo::new(TcpStream::connect(addr).await.unwrap());
+        let stream = TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        let io = TokioIo::new(stream);
         match proto {
             Proto::H1 => {
                 let (sender, conn) = hyper::client::conn::http1::handshake(io).await.unwrap();
