@@ -1,0 +1,403 @@
+//! The one-command tour: starts the guarded server in-process, drives it
+//! with the bundled signer over real HTTP, and prints what happened.
+//!
+//! ```text
+//! cargo run --release --example demo [-- --upload-mib 256]
+//! ```
+
+mod support;
+
+use std::{
+    convert::Infallible,
+    net::SocketAddr,
+    pin::Pin,
+    task::{Context, Poll},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Request};
+use http_body::{Frame, SizeHint};
+use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use hyper_util::{
+    client::legacy::{connect::HttpConnector, Client},
+    rt::TokioExecutor,
+};
+use tower_hmac::{
+    protocol::{BodyDigest, BodyHasher},
+    InMemoryKeys, Nonce, Signer,
+};
+
+type DemoClient = Client<HttpConnector, BoxBody<Bytes, Infallible>>;
+
+/// One row of the table.
+struct Row {
+    scenario: String,
+    expected: (u16, &'static str),
+    got: (u16, String),
+    note: String,
+}
+
+#[tokio::main]
+async fn main() {
+    let upload_mib: u64 = match std::env::args().skip(1).collect::<Vec<_>>().as_slice() {
+        [] => 256,
+        [flag, n] if flag == "--upload-mib" => n.parse().unwrap_or_else(|_| usage()),
+        _ => usage(),
+    };
+
+    let (key_id, secret) = support::demo_key();
+    let keys = InMemoryKeys::new().with_key(key_id.clone(), secret.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(support::serve(listener, support::router(keys)));
+    println!("tower-hmac demo: server on http://{addr}, key id {key_id}\n");
+
+    let signer = Signer::new(key_id, secret);
+    let unknown = Signer::new(
+        "99".parse().unwrap(),
+        tower_hmac::Secret::new(vec![1; 32]).unwrap(),
+    );
+    let client: DemoClient = Client::builder(TokioExecutor::new()).build(connector());
+    let mut rows = Vec::new();
+
+    let req = signed(&signer, get(addr, "/hello"));
+    rows.push(run(&client, "valid GET /hello", (200, "-"), req).await);
+
+    let req = signed(
+        &signer,
+        post(addr, "/echo?lang=en", "text/plain", "hello, tower-hmac"),
+    );
+    rows.push(run(&client, "valid POST /echo (buffered)", (200, "-"), req).await);
+
+    let mut req = signed(&signer, post(addr, "/upload", "text/plain", "some bytes"));
+    *req.uri_mut() = format!("http://{addr}/echo").parse().unwrap();
+    rows.push(
+        run(
+            &client,
+            "tampered path (/upload -> /echo)",
+            (401, "invalid_signature"),
+            req,
+        )
+        .await,
+    );
+
+    let mut req = signed(&signer, post(addr, "/echo?amount=10", "text/plain", "pay"));
+    *req.uri_mut() = format!("http://{addr}/echo?amount=1000").parse().unwrap();
+    rows.push(
+        run(
+            &client,
+            "tampered query (amount=10 -> 1000)",
+            (401, "invalid_signature"),
+            req,
+        )
+        .await,
+    );
+
+    let mut req = signed(&signer, post(addr, "/echo", "text/plain", "transfer 10"));
+    *req.body_mut() = Bytes::from_static(b"transfer 99");
+    rows.push(run(&client, "tampered body", (401, "invalid_signature"), req).await);
+
+    let mut req = signed(&signer, post(addr, "/echo", "text/plain", "<b>hi</b>"));
+    req.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    rows.push(
+        run(
+            &client,
+            "tampered signed header (content-type)",
+            (401, "invalid_signature"),
+            req,
+        )
+        .await,
+    );
+
+    let req = signed(&signer, post(addr, "/echo", "text/plain", "only once"));
+    let replay = req.clone();
+    rows.push(run(&client, "original of a replay", (200, "-"), req).await);
+    rows.push(
+        run(
+            &client,
+            "replay of the same request",
+            (401, "replayed_request"),
+            replay,
+        )
+        .await,
+    );
+
+    let mut req = post(addr, "/echo", "text/plain", "old news");
+    signer
+        .sign_at(
+            &mut req,
+            &BodyDigest::of(b"old news"),
+            unix_now() - 600,
+            Nonce::random(),
+        )
+        .unwrap();
+    rows.push(
+        run(
+            &client,
+            "stale request (signed 10 min ago)",
+            (401, "stale_request"),
+            req,
+        )
+        .await,
+    );
+
+    rows.push(
+        run(
+            &client,
+            "no signature",
+            (401, "missing_authorization"),
+            get(addr, "/hello"),
+        )
+        .await,
+    );
+
+    let req = signed(&unknown, get(addr, "/hello"));
+    rows.push(run(&client, "unknown key id", (401, "invalid_signature"), req).await);
+
+    let req = signed(
+        &signer,
+        post(
+            addr,
+            "/echo",
+            "application/octet-stream",
+            vec![0u8; 2 * 1024 * 1024],
+        ),
+    );
+    rows.push(
+        run(
+            &client,
+            "2 MiB to /echo (1 MiB limit)",
+            (413, "body_too_large"),
+            req,
+        )
+        .await,
+    );
+
+    rows.push(upload(&client, &signer, addr, upload_mib).await);
+
+    print_table(&rows);
+    let failed = rows.iter().filter(|row| !row.ok()).count();
+    if failed > 0 {
+        println!("\n{failed} row(s) did not go as expected");
+        std::process::exit(1);
+    }
+    println!("\nevery row went as expected");
+}
+
+/// Streams `mib` MiB to /upload, signed from a digest computed beforehand.
+async fn upload(client: &DemoClient, signer: &Signer, addr: SocketAddr, mib: u64) -> Row {
+    let chunk = Bytes::from((0..64 * 1024).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
+    let total = mib * 1024 * 1024;
+    let mut hasher = BodyHasher::new();
+    for _ in 0..total / chunk.len() as u64 {
+        hasher.update(&chunk);
+    }
+    let mut req = Request::post(format!("http://{addr}/upload"))
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .body(
+            Repeat {
+                chunk,
+                remaining: total,
+            }
+            .boxed(),
+        )
+        .unwrap();
+    signer.sign_with_digest(&mut req, &hasher.finish()).unwrap();
+    let rss_before = support::peak_rss();
+    let started = Instant::now();
+    let mut row = send(
+        client,
+        format!("streamed upload of {mib} MiB"),
+        (200, "-"),
+        req,
+    )
+    .await;
+    let elapsed = started.elapsed();
+    let rate = total as f64 / (1024.0 * 1024.0) / elapsed.as_secs_f64();
+    let mib_of =
+        |bytes: Option<u64>| bytes.map_or("?".to_owned(), |b| format!("{} MiB", b / (1024 * 1024)));
+    row.note = format!(
+        "{} in {:.2} s = {rate:.0} MiB/s; peak RSS {} before, {} after",
+        row.note,
+        elapsed.as_secs_f64(),
+        mib_of(rss_before),
+        mib_of(support::peak_rss()),
+    );
+    row
+}
+
+/// `total` bytes as repeated 64 KiB frames of the same buffer: no allocation per frame.
+struct Repeat {
+    chunk: Bytes,
+    remaining: u64,
+}
+
+impl http_body::Body for Repeat {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.remaining == 0 {
+            return Poll::Ready(None);
+        }
+        let n = self.remaining.min(self.chunk.len() as u64) as usize;
+        self.remaining -= n as u64;
+        Poll::Ready(Some(Ok(Frame::data(self.chunk.slice(..n)))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}
+
+fn get(addr: SocketAddr, path: &str) -> Request<Bytes> {
+    Request::get(format!("http://{addr}{path}"))
+        .body(Bytes::new())
+        .unwrap()
+}
+
+fn post(
+    addr: SocketAddr,
+    path: &str,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Request<Bytes> {
+    Request::post(format!("http://{addr}{path}"))
+        .header(header::CONTENT_TYPE, content_type)
+        .body(body.into())
+        .unwrap()
+}
+
+fn signed(signer: &Signer, mut request: Request<Bytes>) -> Request<Bytes> {
+    let body = request.body().clone();
+    signer.sign(&mut request, &body).unwrap();
+    request
+}
+
+async fn run(
+    client: &DemoClient,
+    scenario: &str,
+    expected: (u16, &'static str),
+    request: Request<Bytes>,
+) -> Row {
+    let request = request.map(|body| Full::new(body).boxed());
+    send(client, scenario.to_owned(), expected, request).await
+}
+
+async fn send(
+    client: &DemoClient,
+    scenario: String,
+    expected: (u16, &'static str),
+    request: Request<BoxBody<Bytes, Infallible>>,
+) -> Row {
+    let response =
+        match tokio::time::timeout(Duration::from_secs(300), client.request(request)).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) => {
+                return Row {
+                    scenario,
+                    expected,
+                    got: (0, "-".into()),
+                    note: format!("request failed: {error}"),
+                }
+            }
+            Err(_) => {
+                return Row {
+                    scenario,
+                    expected,
+                    got: (0, "-".into()),
+                    note: "timed out".into(),
+                }
+            }
+        };
+    let status = response.status().as_u16();
+    let problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t == "application/problem+json");
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let (code, note) = if problem {
+        let value: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        (
+            value["code"].as_str().unwrap_or("?").to_owned(),
+            String::new(),
+        )
+    } else {
+        let text = String::from_utf8_lossy(&body);
+        let text = text.trim();
+        (
+            "-".to_owned(),
+            if text.len() > 40 {
+                format!("{}…", &text[..40])
+            } else {
+                text.to_owned()
+            },
+        )
+    };
+    Row {
+        scenario,
+        expected,
+        got: (status, code),
+        note,
+    }
+}
+
+impl Row {
+    fn ok(&self) -> bool {
+        self.got.0 == self.expected.0 && self.got.1 == self.expected.1
+    }
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "{:<3} {:<38} {:<26} {:<26} {:<4} note",
+        "#", "scenario", "expected", "got", "ok"
+    );
+    println!("{}", "-".repeat(110));
+    for (i, row) in rows.iter().enumerate() {
+        let expected = format!("{} {}", row.expected.0, row.expected.1);
+        let got = format!("{} {}", row.got.0, row.got.1);
+        let ok = if row.ok() { "yes" } else { "NO" };
+        println!(
+            "{:<3} {:<38} {:<26} {:<26} {:<4} {}",
+            i + 1,
+            row.scenario,
+            expected,
+            got,
+            ok,
+            row.note
+        );
+    }
+}
+
+fn connector() -> HttpConnector {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn usage() -> ! {
+    eprintln!("usage: demo [--upload-mib N]");
+    std::process::exit(2)
+}

@@ -1,0 +1,53 @@
+//! A guarded server.
+//!
+//! ```text
+//! cargo run --release --example server -- --listen 127.0.0.1:3000 --key 7=<base64 secret>
+//! ```
+//! `--key` may repeat. With none, the built-in demo key is used and printed.
+
+mod support;
+
+use tower_hmac::InMemoryKeys;
+
+#[tokio::main]
+async fn main() {
+    // tower-hmac logs each refusal at debug, and a handler that forgot verify() at error.
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .init();
+    let mut listen = "127.0.0.1:3000".to_owned();
+    let mut keys = InMemoryKeys::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match (arg.as_str(), args.next()) {
+            ("--listen", Some(addr)) => listen = addr,
+            ("--key", Some(key)) => {
+                let (id, secret) = support::parse_key(&key).unwrap_or_else(|e| exit(&e));
+                keys.insert(id, secret);
+            }
+            _ => exit(&format!("unexpected argument {arg:?}")),
+        }
+    }
+    if keys.is_empty() {
+        let (id, secret) = support::demo_key();
+        keys.insert(id, secret);
+        println!(
+            "no --key given: using the demo key {}={} (never use it for anything real)",
+            support::DEMO_KEY_ID,
+            support::DEMO_SECRET_B64
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .unwrap_or_else(|e| exit(&format!("cannot listen on {listen}: {e}")));
+    println!(
+        "listening on http://{}  (GET /hello, POST /upload, POST /echo)",
+        listener.local_addr().unwrap()
+    );
+    support::serve(listener, support::router(keys)).await;
+}
+
+fn exit(message: &str) -> ! {
+    eprintln!("error: {message}\nusage: server [--listen ADDR] [--key ID=BASE64SECRET]...");
+    std::process::exit(2)
+}
