@@ -156,19 +156,29 @@ async fn main() {
     let req = signed(&unknown, get(addr, "/hello"));
     rows.push(run(&client, "unknown key id", (401, "invalid_signature"), req).await);
 
-    let req = signed(
-        &signer,
-        post(
-            addr,
-            "/echo",
-            "application/octet-stream",
-            vec![0u8; 2 * 1024 * 1024],
-        ),
-    );
+    // Streamed without a length, so the server finds out by reading and stops
+    // at the limit. (A declared Content-Length over the limit is refused
+    // before a byte is read; hyper's client may then report the broken pipe
+    // instead of the 413, so the demo shows the streamed case.)
+    let over = 1024 * 1024 + 64 * 1024;
+    let chunk = Bytes::from(vec![0u8; 64 * 1024]);
+    let mut req = Request::post(format!("http://{addr}/echo"))
+        .body(
+            Repeat {
+                chunk,
+                remaining: over,
+                known_length: false,
+            }
+            .boxed(),
+        )
+        .unwrap();
+    signer
+        .sign_with_digest(&mut req, &BodyDigest::of(&vec![0u8; over as usize]))
+        .unwrap();
     rows.push(
-        run(
+        send(
             &client,
-            "2 MiB to /echo (1 MiB limit)",
+            "1.06 MiB streamed to /echo (1 MiB limit)".into(),
             (413, "body_too_large"),
             req,
         )
@@ -200,6 +210,7 @@ async fn upload(client: &DemoClient, signer: &Signer, addr: SocketAddr, mib: u64
             Repeat {
                 chunk,
                 remaining: total,
+                known_length: true,
             }
             .boxed(),
         )
@@ -228,10 +239,11 @@ async fn upload(client: &DemoClient, signer: &Signer, addr: SocketAddr, mib: u64
     row
 }
 
-/// `total` bytes as repeated 64 KiB frames of the same buffer: no allocation per frame.
+/// `remaining` bytes as repeated frames of one buffer: no allocation per frame.
 struct Repeat {
     chunk: Bytes,
     remaining: u64,
+    known_length: bool,
 }
 
 impl http_body::Body for Repeat {
@@ -251,11 +263,15 @@ impl http_body::Body for Repeat {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.remaining == 0
+        self.known_length && self.remaining == 0
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.remaining)
+        if self.known_length {
+            SizeHint::with_exact(self.remaining)
+        } else {
+            SizeHint::default()
+        }
     }
 }
 
@@ -364,7 +380,7 @@ impl Row {
 
 fn print_table(rows: &[Row]) {
     println!(
-        "{:<3} {:<38} {:<26} {:<26} {:<4} note",
+        "{:<3} {:<42} {:<26} {:<26} {:<4} note",
         "#", "scenario", "expected", "got", "ok"
     );
     println!("{}", "-".repeat(110));
@@ -373,7 +389,7 @@ fn print_table(rows: &[Row]) {
         let got = format!("{} {}", row.got.0, row.got.1);
         let ok = if row.ok() { "yes" } else { "NO" };
         println!(
-            "{:<3} {:<38} {:<26} {:<26} {:<4} {}",
+            "{:<3} {:<42} {:<26} {:<26} {:<4} {}",
             i + 1,
             row.scenario,
             expected,

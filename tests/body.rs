@@ -131,14 +131,16 @@ impl http_body::Body for Frames {
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.hint.clone()
+        self.hint
     }
 }
 
+/// What the handler saw: exact size hint, lower bound, at end before reading, trailers, bytes.
+type Seen = (Option<u64>, u64, bool, Option<HeaderMap>, Bytes);
+
 #[tokio::test]
 async fn trailers_pass_through_and_size_hints_are_forwarded() {
-    let seen: Arc<Mutex<Option<(Option<u64>, u64, bool, Option<HeaderMap>, Bytes)>>> =
-        Arc::default();
+    let seen: Arc<Mutex<Option<Seen>>> = Arc::default();
     let seen_in_handler = seen.clone();
     let handler = move |verifier: Verifier, body: Body| {
         let seen = seen_in_handler.clone();

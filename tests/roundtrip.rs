@@ -175,11 +175,8 @@ fn mutations(original: &Request<Bytes>, rng: &mut Rng) -> Vec<(&'static str, Req
         ),
     ));
     let nonce = param(&auth, "Nonce");
-    let changed = if nonce.starts_with('A') {
-        format!("B{}", &nonce[1..])
-    } else {
-        format!("A{}", &nonce[1..])
-    };
+    let first = if nonce.starts_with('A') { "B" } else { "A" };
+    let changed = format!("{first}{}", &nonce[1..]);
     out.push((
         "Nonce",
         with_authorization(original, auth.replace(nonce, &changed)),
