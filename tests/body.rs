@@ -15,7 +15,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use http_body::{Body as _, Frame, SizeHint};
 use http_body_util::BodyExt;
-use support::{request, send, signed, MATRIX};
+use support::{send_signed, MATRIX};
 use tower::{util::MapRequestLayer, ServiceExt};
 use tower_hmac::{protocol::BodyDigest, SignatureLayer, VerifiedResponse, Verifier, VerifyError};
 
@@ -90,13 +90,7 @@ async fn the_handler_gets_the_very_bytes_hyper_read() {
     let addr = support::serve(app).await;
     for (proto, framing) in MATRIX {
         let body: Bytes = (0..300_000u32).map(|i| i as u8).collect();
-        let reply = send(
-            addr,
-            proto,
-            framing,
-            signed(request(proto, addr, Method::POST, "/upload", body)),
-        )
-        .await;
+        let reply = send_signed(addr, proto, framing, Method::POST, "/upload", body).await;
         assert_eq!(reply.status, 200, "{}", reply.text());
         assert_eq!(reply.text(), "300000");
         let arrived = std::mem::take(&mut *arrived.lock().unwrap());

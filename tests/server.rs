@@ -7,8 +7,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method};
 use support::{
-    app::{app, app_with, keys, Observed},
-    now, request, send, signed, signer, Framing, Proto, MATRIX,
+    app::{app_with, keys, Observed},
+    now, request, send, send_signed, signed, signer, start, Framing, Proto, MATRIX,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower_hmac::{
@@ -22,17 +22,10 @@ fn body_of(len: usize) -> Bytes {
 
 #[tokio::test]
 async fn valid_requests_pass_on_h1_and_h2_with_length_and_chunked_bodies() {
-    let observed = Observed::default();
-    let addr = support::serve(app(observed.clone())).await;
+    let (addr, observed) = start().await;
     for (proto, framing) in MATRIX {
         let body = body_of(100_000);
-        let reply = send(
-            addr,
-            proto,
-            framing,
-            signed(request(proto, addr, Method::POST, "/upload", body)),
-        )
-        .await;
+        let reply = send_signed(addr, proto, framing, Method::POST, "/upload", body).await;
         assert_eq!(reply.status, 200, "{proto:?} {framing:?}: {}", reply.text());
         assert_eq!(reply.text(), r#"{"bytes":100000}"#);
         let seen = observed.take();
@@ -44,25 +37,13 @@ async fn valid_requests_pass_on_h1_and_h2_with_length_and_chunked_bodies() {
             proto == Proto::H1 && framing == Framing::Chunked
         );
 
-        let reply = send(
-            addr,
-            proto,
-            framing,
-            signed(request(proto, addr, Method::GET, "/hello", "")),
-        )
-        .await;
+        let reply = send_signed(addr, proto, framing, Method::GET, "/hello", "").await;
         assert_eq!(reply.status, 200, "{proto:?} {framing:?}: {}", reply.text());
         assert_eq!(reply.text(), "hello, key 7");
         assert_eq!(observed.take()[0].verify, vec![Ok("7".to_owned())]);
 
         let body = Bytes::from_static(b"echo me, unchanged \x00\xff");
-        let reply = send(
-            addr,
-            proto,
-            framing,
-            signed(request(proto, addr, Method::POST, "/echo", body.clone())),
-        )
-        .await;
+        let reply = send_signed(addr, proto, framing, Method::POST, "/echo", body.clone()).await;
         assert_eq!(reply.status, 200, "{proto:?} {framing:?}: {}", reply.text());
         assert_eq!(reply.body, body);
         assert_eq!(observed.take()[0].body, body);
@@ -71,8 +52,7 @@ async fn valid_requests_pass_on_h1_and_h2_with_length_and_chunked_bodies() {
 
 #[tokio::test]
 async fn tampering_with_path_query_body_or_a_signed_header_is_rejected() {
-    let observed = Observed::default();
-    let addr = support::serve(app(observed.clone())).await;
+    let (addr, observed) = start().await;
     for (proto, framing) in MATRIX {
         let original = || {
             let mut req = request(proto, addr, Method::POST, "/any/a?x=1", "payload");
@@ -135,8 +115,7 @@ async fn tampering_with_path_query_body_or_a_signed_header_is_rejected() {
 
 #[tokio::test]
 async fn a_replayed_request_is_rejected() {
-    let observed = Observed::default();
-    let addr = support::serve(app(observed.clone())).await;
+    let (addr, observed) = start().await;
     for (proto, framing) in MATRIX {
         let req = signed(request(proto, addr, Method::POST, "/upload", "once"));
         let replay = req.clone();
@@ -150,8 +129,7 @@ async fn a_replayed_request_is_rejected() {
 
 #[tokio::test]
 async fn stale_and_future_times_are_rejected_before_the_handler_runs() {
-    let observed = Observed::default();
-    let addr = support::serve(app(observed.clone())).await;
+    let (addr, observed) = start().await;
     for (proto, framing) in MATRIX {
         for time in [now() - 301, now() + 301, 0, u64::MAX] {
             let mut req = request(proto, addr, Method::POST, "/upload", "late");
@@ -180,16 +158,9 @@ async fn stale_and_future_times_are_rejected_before_the_handler_runs() {
 
 #[tokio::test]
 async fn a_handler_that_never_verifies_answers_500_not_its_own_response() {
-    let observed = Observed::default();
-    let addr = support::serve(app(observed.clone())).await;
+    let (addr, observed) = start().await;
     for (proto, framing) in MATRIX {
-        let reply = send(
-            addr,
-            proto,
-            framing,
-            signed(request(proto, addr, Method::POST, "/forget", "data")),
-        )
-        .await;
+        let reply = send_signed(addr, proto, framing, Method::POST, "/forget", "data").await;
         reply.assert_problem(500, "verification_skipped");
         assert!(!reply.text().contains("forgot"));
         let seen = observed.take();
@@ -199,8 +170,7 @@ async fn a_handler_that_never_verifies_answers_500_not_its_own_response() {
 
 #[tokio::test]
 async fn a_failed_verify_answers_401_and_the_handler_response_never_leaves() {
-    let observed = Observed::default();
-    let addr = support::serve(app(observed.clone())).await;
+    let (addr, observed) = start().await;
     for (proto, framing) in MATRIX {
         let mut req = signed(request(
             proto,
@@ -222,16 +192,9 @@ async fn a_failed_verify_answers_401_and_the_handler_response_never_leaves() {
 
 #[tokio::test]
 async fn verify_before_the_body_is_read_fails_and_can_be_retried() {
-    let observed = Observed::default();
-    let addr = support::serve(app(observed.clone())).await;
+    let (addr, observed) = start().await;
     for (proto, framing) in MATRIX {
-        let reply = send(
-            addr,
-            proto,
-            framing,
-            signed(request(proto, addr, Method::POST, "/early", "body first")),
-        )
-        .await;
+        let reply = send_signed(addr, proto, framing, Method::POST, "/early", "body first").await;
         assert_eq!(reply.status, 200, "{}", reply.text());
         assert_eq!(reply.text(), "body first");
         let seen = observed.take();
@@ -244,8 +207,7 @@ async fn verify_before_the_body_is_read_fails_and_can_be_retried() {
 
 #[tokio::test]
 async fn a_refusal_before_verify_stands_for_genuine_requests_and_is_401_for_forgeries() {
-    let observed = Observed::default();
-    let addr = support::serve(app(observed.clone())).await;
+    let (addr, observed) = start().await;
     for (proto, framing) in MATRIX {
         // The handler read the body and refused it without verifying.
         let mut forged = signed(request(
@@ -286,13 +248,7 @@ async fn a_refusal_before_verify_stands_for_genuine_requests_and_is_401_for_forg
             "axum's own rejection: {}",
             reply.text()
         );
-        let reply = send(
-            addr,
-            proto,
-            framing,
-            signed(request(proto, addr, Method::POST, "/needs-n?n=5", "body")),
-        )
-        .await;
+        let reply = send_signed(addr, proto, framing, Method::POST, "/needs-n?n=5", "body").await;
         assert_eq!((reply.status.as_u16(), reply.text().as_str()), (200, "n=5"));
     }
     assert!(observed.take().is_empty());
@@ -300,22 +256,17 @@ async fn a_refusal_before_verify_stands_for_genuine_requests_and_is_401_for_forg
 
 #[tokio::test]
 async fn a_handler_that_drops_the_body_unread_can_still_verify() {
-    let observed = Observed::default();
-    let addr = support::serve(app(observed.clone())).await;
+    let (addr, observed) = start().await;
     for (proto, framing) in MATRIX {
         // /hello takes no body; the request still carries one. (POST: hyper's
         // HTTP/1.1 client sends no body at all with a length-less GET.)
-        let reply = send(
+        let reply = send_signed(
             addr,
             proto,
             framing,
-            signed(request(
-                proto,
-                addr,
-                Method::POST,
-                "/hello",
-                "unexpected body",
-            )),
+            Method::POST,
+            "/hello",
+            "unexpected body",
         )
         .await;
         assert_eq!(reply.status, 200, "{proto:?} {framing:?}: {}", reply.text());
@@ -338,8 +289,7 @@ async fn a_handler_that_drops_the_body_unread_can_still_verify() {
 
 #[tokio::test]
 async fn the_query_body_boundary_shift_of_the_original_design_is_rejected() {
-    let observed = Observed::default();
-    let addr = support::serve(app(observed.clone())).await;
+    let (addr, observed) = start().await;
     for (proto, framing) in MATRIX {
         let req = signed(request(proto, addr, Method::POST, "/any/x?a=1", "2"));
         let mut shifted = request(proto, addr, Method::POST, "/any/x?a=12", "");
@@ -353,13 +303,21 @@ async fn the_query_body_boundary_shift_of_the_original_design_is_rejected() {
         let reply = send(addr, proto, framing, req).await;
         assert_eq!(reply.status, 200);
         assert_eq!(reply.text(), "POST /any/x?a=1");
+        let seen = observed.take();
+        assert_eq!(
+            (seen[0].body.as_ref(), seen[0].verify.clone()),
+            (&b""[..], vec![Err("invalid_signature".to_owned())])
+        );
+        assert_eq!(
+            (seen[1].body.as_ref(), seen[1].verify.clone()),
+            (&b"2"[..], vec![Ok("7".to_owned())])
+        );
     }
 }
 
 #[tokio::test]
 async fn percent_encoded_and_unusual_targets_are_signed_raw() {
-    let observed = Observed::default();
-    let addr = support::serve(app(observed.clone())).await;
+    let (addr, observed) = start().await;
     let targets = [
         "/any/a%2Fb%20c",
         "/any/%E2%9C%93/%41",
@@ -372,13 +330,7 @@ async fn percent_encoded_and_unusual_targets_are_signed_raw() {
     ];
     for (proto, framing) in MATRIX {
         for target in targets {
-            let reply = send(
-                addr,
-                proto,
-                framing,
-                signed(request(proto, addr, Method::POST, target, target)),
-            )
-            .await;
+            let reply = send_signed(addr, proto, framing, Method::POST, target, target).await;
             assert_eq!(reply.status, 200, "{target}: {}", reply.text());
             // The handler saw the target exactly as sent.
             assert_eq!(reply.text(), format!("POST {target}"));
@@ -404,8 +356,7 @@ fn valid_authorization() -> String {
 
 #[tokio::test]
 async fn missing_duplicate_and_malformed_authorization_headers_are_rejected() {
-    let observed = Observed::default();
-    let addr = support::serve(app(observed.clone())).await;
+    let (addr, observed) = start().await;
     let valid = valid_authorization();
     let sig = valid.split("Signature=").nth(1).unwrap().to_owned();
     let t = now();
@@ -555,8 +506,7 @@ async fn unknown_keys_wrong_secrets_and_unsigned_required_headers_are_rejected()
 
 #[tokio::test]
 async fn host_must_be_signed_by_default() {
-    let observed = Observed::default();
-    let addr = support::serve(app(observed.clone())).await;
+    let (addr, observed) = start().await;
     let valid = valid_authorization();
     let without_host = valid.replace("SignedHeaders=host", "SignedHeaders=x-other");
     let mut req = request(Proto::H1, addr, Method::GET, "/hello", "");
@@ -572,8 +522,7 @@ async fn host_must_be_signed_by_default() {
 
 #[tokio::test]
 async fn a_client_that_disconnects_mid_body_gets_nothing_accepted() {
-    let observed = Observed::default();
-    let addr = support::serve(app(observed.clone())).await;
+    let (addr, observed) = start().await;
     let body = body_of(200_000);
     let req = signed(request(
         Proto::H1,
@@ -629,39 +578,20 @@ async fn a_client_that_disconnects_mid_body_gets_nothing_accepted() {
     assert_eq!(seen[0].verify, vec![Err("body_incomplete".to_owned())]);
 
     // The server is still fine.
-    let reply = send(
-        addr,
-        Proto::H1,
-        Framing::Length,
-        signed(request(Proto::H1, addr, Method::GET, "/hello", "")),
-    )
-    .await;
+    let reply = send_signed(addr, Proto::H1, Framing::Length, Method::GET, "/hello", "").await;
     assert_eq!(reply.status, 200);
 }
 
 #[tokio::test]
 async fn the_buffering_adapter_enforces_its_limit_and_verifies_before_the_handler() {
-    let observed = Observed::default();
-    let addr = support::serve(app(observed.clone())).await;
+    let (addr, observed) = start().await;
     for (proto, framing) in MATRIX {
         let big = body_of(64 * 1024 + 1);
-        let reply = send(
-            addr,
-            proto,
-            framing,
-            signed(request(proto, addr, Method::POST, "/echo", big)),
-        )
-        .await;
+        let reply = send_signed(addr, proto, framing, Method::POST, "/echo", big).await;
         reply.assert_problem(413, "body_too_large");
 
         let exact = body_of(64 * 1024);
-        let reply = send(
-            addr,
-            proto,
-            framing,
-            signed(request(proto, addr, Method::POST, "/echo", exact.clone())),
-        )
-        .await;
+        let reply = send_signed(addr, proto, framing, Method::POST, "/echo", exact.clone()).await;
         assert_eq!(reply.status, 200);
         assert_eq!(reply.body, exact);
 
@@ -679,25 +609,12 @@ async fn the_buffering_adapter_enforces_its_limit_and_verifies_before_the_handle
 
 #[tokio::test]
 async fn verified_bytes_and_json_extractors_verify_before_parsing() {
-    let observed = Observed::default();
-    let addr = support::serve(app(observed.clone())).await;
+    let (addr, observed) = start().await;
     for (proto, framing) in MATRIX {
-        let reply = send(
-            addr,
-            proto,
-            framing,
-            signed(request(proto, addr, Method::POST, "/bytes", "raw")),
-        )
-        .await;
+        let reply = send_signed(addr, proto, framing, Method::POST, "/bytes", "raw").await;
         assert_eq!((reply.status.as_u16(), reply.text().as_str()), (200, "raw"));
 
-        let reply = send(
-            addr,
-            proto,
-            framing,
-            signed(request(proto, addr, Method::POST, "/json", r#"{"a":1}"#)),
-        )
-        .await;
+        let reply = send_signed(addr, proto, framing, Method::POST, "/json", r#"{"a":1}"#).await;
         assert_eq!(
             (reply.status.as_u16(), reply.text().as_str()),
             (200, r#"{"got":{"a":1}}"#)
@@ -710,13 +627,7 @@ async fn verified_bytes_and_json_extractors_verify_before_parsing() {
             .assert_problem(401, "invalid_signature");
 
         // Genuine but not JSON: verified first, then axum's JSON rejection passes through.
-        let reply = send(
-            addr,
-            proto,
-            framing,
-            signed(request(proto, addr, Method::POST, "/json", "{broken")),
-        )
-        .await;
+        let reply = send_signed(addr, proto, framing, Method::POST, "/json", "{broken").await;
         assert!(
             reply.status.is_client_error() && reply.status != 401,
             "{:?} {}",
@@ -729,15 +640,16 @@ async fn verified_bytes_and_json_extractors_verify_before_parsing() {
 
 #[tokio::test]
 async fn large_streamed_uploads_pass() {
-    let observed = Observed::default();
-    let addr = support::serve(app(observed.clone())).await;
+    let (addr, observed) = start().await;
     let body = body_of(16 * 1024 * 1024);
     for proto in [Proto::H1, Proto::H2] {
-        let reply = send(
+        let reply = send_signed(
             addr,
             proto,
             Framing::Chunked,
-            signed(request(proto, addr, Method::POST, "/upload", body.clone())),
+            Method::POST,
+            "/upload",
+            body.clone(),
         )
         .await;
         assert_eq!(reply.status, 200, "{}", reply.text());

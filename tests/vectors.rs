@@ -80,15 +80,7 @@ fn our_signer_reproduces_every_vector() {
             vector.name
         );
 
-        let canonical = CanonicalRequest::new(
-            auth.key_id(),
-            auth.time(),
-            auth.nonce(),
-            auth.signed_headers(),
-            request.method(),
-            request.uri(),
-            request.headers(),
-        );
+        let canonical = auth.canonical_request(request.method(), request.uri(), request.headers());
         let text = canonical.string_to_sign(&BodyDigest::of(&body));
         assert_eq!(
             String::from_utf8(text).unwrap(),

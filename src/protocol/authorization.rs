@@ -1,9 +1,9 @@
 use std::fmt;
 
 use base64::{engine::general_purpose::STANDARD, Engine as _};
-use http::HeaderValue;
+use http::{HeaderMap, HeaderValue, Method, Uri};
 
-use super::{KeyId, Nonce, SignedHeaders, SCHEME};
+use super::{CanonicalRequest, KeyId, Nonce, SignedHeaders, SCHEME};
 
 /// The longest `Authorization` value accepted, in bytes.
 pub const MAX_AUTHORIZATION_LEN: usize = 2048;
@@ -200,6 +200,24 @@ impl Authorization {
     /// The raw 32-byte signature.
     pub fn signature(&self) -> &[u8; 32] {
         &self.signature
+    }
+
+    /// The string-to-sign (up to the body digest) for the request this header came with.
+    pub fn canonical_request(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> CanonicalRequest {
+        CanonicalRequest::new(
+            &self.key_id,
+            self.time,
+            &self.nonce,
+            &self.signed_headers,
+            method,
+            uri,
+            headers,
+        )
     }
 
     /// The header value, ready to send.

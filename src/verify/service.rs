@@ -8,11 +8,7 @@ use http::{header::AUTHORIZATION, Request, Response};
 use tower_service::Service;
 
 use super::{layer::Config, ResponseBody, ResponseFuture, SignedBody};
-use crate::{
-    error::ErrorCode,
-    protocol::{Authorization, CanonicalRequest},
-    replay::unix_now,
-};
+use crate::{error::ErrorCode, protocol::Authorization, replay::unix_now};
 
 /// The service made by [`SignatureLayer`](crate::SignatureLayer).
 #[derive(Clone)]
@@ -59,15 +55,7 @@ where
             .extensions()
             .get::<OriginalUri>()
             .map_or(request.uri(), |original| &original.0);
-        let canonical = CanonicalRequest::new(
-            auth.key_id(),
-            auth.time(),
-            auth.nonce(),
-            auth.signed_headers(),
-            request.method(),
-            uri,
-            request.headers(),
-        );
+        let canonical = auth.canonical_request(request.method(), uri, request.headers());
         let lookup = self.config.keys.lookup(auth.key_id());
         // The ready service goes to this request; the clone waits for the next.
         let clone = self.inner.clone();

@@ -201,6 +201,30 @@ impl Reply {
     }
 }
 
+/// Serves the test application; returns its address and what its handlers observe.
+pub async fn start() -> (SocketAddr, app::Observed) {
+    let observed = app::Observed::default();
+    (serve(app::app(observed.clone())).await, observed)
+}
+
+/// Signs a request with the test key and sends it on a fresh connection.
+pub async fn send_signed(
+    addr: SocketAddr,
+    proto: Proto,
+    framing: Framing,
+    method: Method,
+    target: &str,
+    body: impl Into<Bytes>,
+) -> Reply {
+    send(
+        addr,
+        proto,
+        framing,
+        signed(request(proto, addr, method, target, body)),
+    )
+    .await
+}
+
 /// Sends one request on a fresh connection.
 pub async fn send(
     addr: SocketAddr,
