@@ -12,7 +12,7 @@ use http_body_util::BodyExt;
 use serde::Deserialize;
 use tower::ServiceExt;
 use tower_hmac::{
-    protocol::{Authorization, BodyDigest, CanonicalRequest},
+    protocol::{Authorization, BodyDigest},
     InMemoryKeys, Secret, SignatureLayer, Signer, VerifiedResponse, Verifier, VerifyError,
 };
 
