@@ -53,6 +53,21 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in the order of the table above.
+    pub const ALL: [ErrorCode; 11] = [
+        Self::MissingAuthorization,
+        Self::MalformedAuthorization,
+        Self::InvalidSignature,
+        Self::StaleRequest,
+        Self::ReplayedRequest,
+        Self::UnsignedHeader,
+        Self::BodyIncomplete,
+        Self::BodyTooLarge,
+        Self::VerificationSkipped,
+        Self::KeyStoreUnavailable,
+        Self::ReplayStoreUnavailable,
+    ];
+
     /// The `code` member of the problem body, e.g. `invalid_signature`.
     pub fn as_str(self) -> &'static str {
         match self {

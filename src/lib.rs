@@ -46,12 +46,14 @@
 //! - [`sign`]: [`Signer`], the client side.
 //! - [`keys`], [`replay`]: the key and nonce stores, both pluggable.
 //! - [`error`]: the problem codes every refusal carries.
+//! - [`observe`]: the per-request span, outcome hook and counters.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod buffered;
 pub mod error;
 pub mod keys;
+pub mod observe;
 pub mod protocol;
 pub mod replay;
 mod secret;
@@ -61,7 +63,8 @@ pub mod verify;
 
 pub use buffered::BufferedVerifyLayer;
 pub use error::ErrorCode;
-pub use keys::{InMemoryKeys, KeyStore};
+pub use keys::{InMemoryKeys, KeyStore, KeysFile};
+pub use observe::Outcome;
 pub use protocol::{KeyId, Nonce};
 pub use replay::{InMemoryNonceStore, NonceStatus, NonceStore};
 pub use secret::{InvalidSecret, Secret};

@@ -17,6 +17,7 @@ use super::{
 };
 use crate::{
     error::ErrorCode,
+    observe::{Outcome, Report},
     protocol::{Authorization, BodyDigest, CanonicalRequest},
     Secret, StoreError, StoreFuture,
 };
@@ -30,6 +31,7 @@ pin_project! {
     {
         #[pin]
         state: State<S, B>,
+        report: Report,
     }
 }
 
@@ -73,9 +75,10 @@ impl<S, B> ResponseFuture<S, B>
 where
     S: Service<Request<SignedBody>>,
 {
-    pub(crate) fn rejected(code: ErrorCode) -> Self {
+    pub(crate) fn rejected(code: ErrorCode, report: Report) -> Self {
         Self {
             state: State::Rejected { code },
+            report,
         }
     }
 
@@ -86,8 +89,10 @@ where
         auth: Authorization,
         canonical: CanonicalRequest,
         config: Arc<Config>,
+        report: Report,
     ) -> Self {
         Self {
+            report,
             state: State::Lookup {
                 lookup,
                 pending: Some(Pending {
@@ -111,10 +116,16 @@ where
     type Output = Result<Response<ResponseBody<ResBody>>, S::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut state = self.project().state;
+        let this = self.project();
+        let mut state = this.state;
+        let report = &*this.report;
+        let _entered = report.span().enter();
         loop {
             match state.as_mut().project() {
-                StateProj::Rejected { code } => return Poll::Ready(Ok(problem(*code))),
+                StateProj::Rejected { code } => {
+                    report.finish(Outcome::Rejected(*code));
+                    return Poll::Ready(Ok(problem(*code)));
+                }
                 StateProj::Lookup { lookup, pending } => {
                     let found = ready!(Pin::new(lookup).poll(cx));
                     let Pending {
@@ -156,8 +167,6 @@ where
                 StateProj::Inner { future, shared } => {
                     let response = ready!(future.poll(cx))?;
                     match shared.verdict(response.status()) {
-                        Verdict::Pass => return Poll::Ready(Ok(response.map(ResponseBody::inner))),
-                        Verdict::Replace(code) => return Poll::Ready(Ok(problem(code))),
                         Verdict::Drain(parked) => {
                             let shared = shared.clone();
                             state.set(State::Draining {
@@ -166,6 +175,7 @@ where
                                 shared,
                             });
                         }
+                        verdict => return Poll::Ready(Ok(conclude(verdict, response, report))),
                     }
                 }
                 StateProj::Draining {
@@ -175,14 +185,33 @@ where
                 } => {
                     shared.drained(ready!(drain.as_mut().poll(cx)));
                     let response = response.take().expect("polled after completion");
-                    return Poll::Ready(Ok(match shared.verdict(response.status()) {
-                        Verdict::Pass => response.map(ResponseBody::inner),
-                        Verdict::Replace(code) => problem(code),
-                        // Drained above; nothing is parked any more.
-                        Verdict::Drain(_) => problem(ErrorCode::VerificationSkipped),
-                    }));
+                    let verdict = shared.verdict(response.status());
+                    return Poll::Ready(Ok(conclude(verdict, response, report)));
                 }
             }
         }
     }
+}
+
+/// Applies the guard's verdict to the handler's response, and reports it.
+fn conclude<ResBody>(
+    verdict: Verdict,
+    response: Response<ResBody>,
+    report: &Report,
+) -> Response<ResponseBody<ResBody>> {
+    let (outcome, response) = match verdict {
+        Verdict::Verified => (Outcome::Accepted, response.map(ResponseBody::inner)),
+        Verdict::PassUnverified => (
+            Outcome::UnverifiedClientError,
+            response.map(ResponseBody::inner),
+        ),
+        Verdict::Replace(code) => (Outcome::Rejected(code), problem(code)),
+        // Only after a drain, when nothing is parked any more.
+        Verdict::Drain(_) => {
+            let code = ErrorCode::VerificationSkipped;
+            (Outcome::Rejected(code), problem(code))
+        }
+    };
+    report.finish(outcome);
+    response
 }

@@ -4,7 +4,7 @@ use http::{header::HOST, HeaderName};
 use tower_layer::Layer;
 
 use super::SignatureService;
-use crate::{InMemoryNonceStore, KeyStore, NonceStore};
+use crate::{observe::OutcomeHook, InMemoryNonceStore, KeyStore, NonceStore};
 
 /// Accepts only requests signed with a known key; see the [crate docs](crate).
 ///
@@ -34,6 +34,7 @@ pub(crate) struct Config {
     pub(crate) max_skew: u64,
     pub(crate) max_request_duration: u64,
     pub(crate) required_headers: Vec<HeaderName>,
+    pub(crate) on_outcome: Option<OutcomeHook>,
 }
 
 impl SignatureLayer {
@@ -52,6 +53,7 @@ impl SignatureLayer {
                 max_skew: Self::DEFAULT_MAX_CLOCK_SKEW.as_secs(),
                 max_request_duration: Self::DEFAULT_MAX_REQUEST_DURATION.as_secs(),
                 required_headers: vec![HOST],
+                on_outcome: None,
             }),
         }
     }
@@ -88,6 +90,16 @@ impl SignatureLayer {
     /// Remembers nonces in `store` instead of the default in-memory store.
     pub fn nonce_store(mut self, store: impl NonceStore) -> Self {
         self.config().nonces = Some(Arc::new(store));
+        self
+    }
+
+    /// Calls `hook` once per request with the key id it claimed (if its
+    /// header parsed) and how it ended: for metrics. See [`OutcomeCounters`](crate::observe::OutcomeCounters).
+    pub fn on_outcome(
+        mut self,
+        hook: impl Fn(Option<&crate::KeyId>, crate::Outcome) + Send + Sync + 'static,
+    ) -> Self {
+        self.config().on_outcome = Some(Arc::new(hook));
         self
     }
 

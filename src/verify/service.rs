@@ -8,7 +8,7 @@ use http::{header::AUTHORIZATION, Request, Response};
 use tower_service::Service;
 
 use super::{layer::Config, ResponseBody, ResponseFuture, SignedBody};
-use crate::{error::ErrorCode, protocol::Authorization, replay::unix_now};
+use crate::{error::ErrorCode, observe::Report, protocol::Authorization, replay::unix_now};
 
 /// The service made by [`SignatureLayer`](crate::SignatureLayer).
 #[derive(Clone)]
@@ -46,10 +46,17 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let auth = match precheck(&self.config, &request) {
+        let mut report = Report::new(self.config.on_outcome.clone());
+        let span = report.span().clone();
+        let _entered = span.enter();
+        let auth = match parse(&request) {
             Ok(auth) => auth,
-            Err(code) => return ResponseFuture::rejected(code),
+            Err(code) => return ResponseFuture::rejected(code, report),
         };
+        report.claimed(auth.key_id());
+        if let Err(code) = check(&self.config, &auth) {
+            return ResponseFuture::rejected(code, report);
+        }
         // Behind axum's `nest`, the router has stripped the prefix; sign what was sent.
         let uri = request
             .extensions()
@@ -60,22 +67,34 @@ where
         // The ready service goes to this request; the clone waits for the next.
         let clone = self.inner.clone();
         let ready = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture::lookup(lookup, ready, request, auth, canonical, self.config.clone())
+        ResponseFuture::lookup(
+            lookup,
+            ready,
+            request,
+            auth,
+            canonical,
+            self.config.clone(),
+            report,
+        )
     }
 }
 
-/// Everything that can be checked before the key is known.
-fn precheck<B>(config: &Config, request: &Request<B>) -> Result<Authorization, ErrorCode> {
+/// Exactly one well-formed `Authorization` header.
+fn parse<B>(request: &Request<B>) -> Result<Authorization, ErrorCode> {
     let mut values = request.headers().get_all(AUTHORIZATION).iter();
     let value = values.next().ok_or(ErrorCode::MissingAuthorization)?;
     if values.next().is_some() {
         tracing::debug!("tower-hmac: more than one Authorization header");
         return Err(ErrorCode::MalformedAuthorization);
     }
-    let auth = Authorization::from_header(value).map_err(|error| {
+    Authorization::from_header(value).map_err(|error| {
         tracing::debug!(%error, "tower-hmac: malformed Authorization header");
         ErrorCode::MalformedAuthorization
-    })?;
+    })
+}
+
+/// Everything else that can be checked before the key is known.
+fn check(config: &Config, auth: &Authorization) -> Result<(), ErrorCode> {
     if unix_now().abs_diff(auth.time()) > config.max_skew {
         tracing::debug!(key_id = %auth.key_id(), time = auth.time(), "tower-hmac: request time outside the allowed skew");
         return Err(ErrorCode::StaleRequest);
@@ -88,5 +107,5 @@ fn precheck<B>(config: &Config, request: &Request<B>) -> Result<Authorization, E
         tracing::debug!(key_id = %auth.key_id(), header = %missing, "tower-hmac: required header is not signed");
         return Err(ErrorCode::UnsignedHeader);
     }
-    Ok(auth)
+    Ok(())
 }

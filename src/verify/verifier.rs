@@ -11,7 +11,7 @@ use super::body::Parked;
 use crate::{
     error::ErrorCode,
     protocol::{Authorization, BodyDigest, CanonicalRequest},
-    replay::{unix_now, NonceStatus},
+    replay::{unix_now, NonceEntry, NonceStatus},
     KeyId, NonceStore, Secret,
 };
 
@@ -52,7 +52,10 @@ enum Outcome {
 
 /// What the response guard does with the handler's response.
 pub(crate) enum Verdict {
-    Pass,
+    /// `verify()` succeeded.
+    Verified,
+    /// A genuine request the handler refused with a 4xx before verifying.
+    PassUnverified,
     Replace(ErrorCode),
     /// Read the parked rest of the body first, then decide.
     Drain(Parked),
@@ -171,7 +174,12 @@ impl Shared {
 
         let nonces = self.nonces.as_ref().expect("checked above");
         let recorded = nonces
-            .insert(self.auth.key_id(), self.auth.nonce(), expires_at)
+            .insert(NonceEntry {
+                key_id: self.auth.key_id(),
+                nonce: self.auth.nonce(),
+                signed_at: self.auth.time(),
+                expires_at,
+            })
             .await;
         let outcome = match recorded {
             Ok(NonceStatus::Fresh) => Outcome::Verified,
@@ -198,7 +206,7 @@ impl Shared {
     pub(crate) fn verdict(&self, status: StatusCode) -> Verdict {
         let mut state = self.lock();
         match state.outcome {
-            Outcome::Verified => return Verdict::Pass,
+            Outcome::Verified => return Verdict::Verified,
             Outcome::Failed(code) => return Verdict::Replace(code),
             Outcome::NotCalled | Outcome::InProgress => {}
         }
@@ -218,7 +226,7 @@ impl Shared {
             // rejection, an unknown route): the refusal may stand.
             BodyState::Complete(_) if status.is_client_error() => {
                 tracing::debug!(key_id = %self.key_id(), %status, "tower-hmac: unverified client error passed through");
-                Verdict::Pass
+                Verdict::PassUnverified
             }
             _ => {
                 tracing::error!(

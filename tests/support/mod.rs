@@ -82,11 +82,13 @@ pub const MATRIX: [(Proto, Framing); 4] = [
     (Proto::H2, Framing::Chunked),
 ];
 
-/// A request body made of fixed chunks, with or without a known length.
+/// A request body made of fixed chunks, with or without a known length,
+/// or fed chunk by chunk from a channel (for slow uploads).
 pub struct TestBody {
     chunks: VecDeque<Bytes>,
     remaining: u64,
     exact: bool,
+    feed: Option<tokio::sync::mpsc::Receiver<Bytes>>,
 }
 
 impl TestBody {
@@ -111,7 +113,21 @@ impl TestBody {
             chunks,
             remaining: body.len() as u64,
             exact: framing == Framing::Length,
+            feed: None,
         }
+    }
+
+    /// A length-less body whose chunks arrive through the returned sender;
+    /// dropping the sender ends the body.
+    pub fn channel() -> (tokio::sync::mpsc::Sender<Bytes>, Self) {
+        let (sender, receiver) = tokio::sync::mpsc::channel(4);
+        let body = Self {
+            chunks: VecDeque::new(),
+            remaining: 0,
+            exact: false,
+            feed: Some(receiver),
+        };
+        (sender, body)
     }
 }
 
@@ -121,9 +137,14 @@ impl Body for TestBody {
 
     fn poll_frame(
         self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = self.get_mut();
+        if let Some(feed) = &mut this.feed {
+            return feed
+                .poll_recv(cx)
+                .map(|chunk| chunk.map(|c| Ok(Frame::data(c))));
+        }
         let chunk = this.chunks.pop_front();
         if let Some(chunk) = &chunk {
             this.remaining -= chunk.len() as u64;
@@ -265,7 +286,11 @@ impl Client {
     }
 
     pub async fn send(&mut self, framing: Framing, request: Request<Bytes>) -> Reply {
-        let request = request.map(|body| TestBody::new(body, framing));
+        self.send_body(request.map(|body| TestBody::new(body, framing)))
+            .await
+    }
+
+    pub async fn send_body(&mut self, request: Request<TestBody>) -> Reply {
         let response = tokio::time::timeout(Duration::from_secs(30), async {
             match self {
                 Self::H1(sender) => {

@@ -1,50 +1,11 @@
-//! Replay protection: remembering which nonces have been used.
-
 use std::{
     cmp::Reverse,
     collections::{BinaryHeap, HashMap},
     sync::{Arc, Mutex},
-    time::{SystemTime, UNIX_EPOCH},
 };
 
+use super::{unix_now, NonceEntry, NonceStatus, NonceStore};
 use crate::{KeyId, Nonce, StoreError, StoreFuture};
-
-/// Whether a nonce was new.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NonceStatus {
-    /// Not seen before; now recorded.
-    Fresh,
-    /// Already recorded for this key id: the request is a replay.
-    Replayed,
-}
-
-/// Records nonces so that each is accepted once per key id.
-///
-/// [`insert`](NonceStore::insert) must check and record atomically: two
-/// concurrent calls with the same nonce must not both see
-/// [`NonceStatus::Fresh`]. An `Err` is never read as "not seen": the layer
-/// answers 503 `replay_store_unavailable`.
-pub trait NonceStore: Send + Sync + 'static {
-    /// Records `nonce` for `key_id` until the end of second `expires_at`
-    /// (Unix seconds; `verify()` still accepts requests during that second).
-    fn insert(
-        &self,
-        key_id: &KeyId,
-        nonce: &Nonce,
-        expires_at: u64,
-    ) -> StoreFuture<Result<NonceStatus, StoreError>>;
-}
-
-impl<N: NonceStore + ?Sized> NonceStore for Arc<N> {
-    fn insert(
-        &self,
-        key_id: &KeyId,
-        nonce: &Nonce,
-        expires_at: u64,
-    ) -> StoreFuture<Result<NonceStatus, StoreError>> {
-        (**self).insert(key_id, nonce, expires_at)
-    }
-}
 
 /// The default nonce store: in process memory, bounded, expiring.
 ///
@@ -154,20 +115,9 @@ impl Default for InMemoryNonceStore {
 }
 
 impl NonceStore for InMemoryNonceStore {
-    fn insert(
-        &self,
-        key_id: &KeyId,
-        nonce: &Nonce,
-        expires_at: u64,
-    ) -> StoreFuture<Result<NonceStatus, StoreError>> {
-        StoreFuture::ready(self.insert_at(key_id, nonce, expires_at, unix_now()))
+    fn insert(&self, entry: NonceEntry<'_>) -> StoreFuture<Result<NonceStatus, StoreError>> {
+        StoreFuture::ready(self.insert_at(entry.key_id, entry.nonce, entry.expires_at, unix_now()))
     }
-}
-
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 #[cfg(test)]
