@@ -18,6 +18,7 @@ use crate::protocol::SCHEME;
 /// | `stale_request` | 401 | `Time` is outside the allowed clock skew, or the request was verified too late |
 /// | `replayed_request` | 401 | the nonce was already used with this key |
 /// | `unsigned_header` | 401 | a header the server requires to be signed is not in `SignedHeaders` |
+/// | `host_mismatch` | 400 | the `Host` header and the URI authority (HTTP/2 `:authority`) name different hosts |
 /// | `body_incomplete` | 400 | the request body ended early or failed to arrive |
 /// | `body_too_large` | 413 | a buffering adapter's limit was exceeded |
 /// | `verification_skipped` | 500 | the handler answered without a successful `verify()` (a server bug) |
@@ -40,6 +41,8 @@ pub enum ErrorCode {
     ReplayedRequest,
     /// A header the server requires to be signed is not signed.
     UnsignedHeader,
+    /// The `Host` header and the URI authority disagree.
+    HostMismatch,
     /// The body ended early or failed to arrive.
     BodyIncomplete,
     /// The body is larger than the buffering limit.
@@ -54,13 +57,14 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the table above.
-    pub const ALL: [ErrorCode; 11] = [
+    pub const ALL: [ErrorCode; 12] = [
         Self::MissingAuthorization,
         Self::MalformedAuthorization,
         Self::InvalidSignature,
         Self::StaleRequest,
         Self::ReplayedRequest,
         Self::UnsignedHeader,
+        Self::HostMismatch,
         Self::BodyIncomplete,
         Self::BodyTooLarge,
         Self::VerificationSkipped,
@@ -77,6 +81,7 @@ impl ErrorCode {
             Self::StaleRequest => "stale_request",
             Self::ReplayedRequest => "replayed_request",
             Self::UnsignedHeader => "unsigned_header",
+            Self::HostMismatch => "host_mismatch",
             Self::BodyIncomplete => "body_incomplete",
             Self::BodyTooLarge => "body_too_large",
             Self::VerificationSkipped => "verification_skipped",
@@ -94,7 +99,7 @@ impl ErrorCode {
             | Self::StaleRequest
             | Self::ReplayedRequest
             | Self::UnsignedHeader => StatusCode::UNAUTHORIZED,
-            Self::BodyIncomplete => StatusCode::BAD_REQUEST,
+            Self::HostMismatch | Self::BodyIncomplete => StatusCode::BAD_REQUEST,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::VerificationSkipped => StatusCode::INTERNAL_SERVER_ERROR,
             Self::KeyStoreUnavailable | Self::ReplayStoreUnavailable => {
@@ -114,6 +119,9 @@ impl ErrorCode {
             Self::StaleRequest => "The request time is outside the allowed window.",
             Self::ReplayedRequest => "This nonce has already been used.",
             Self::UnsignedHeader => "A header that must be signed is not in SignedHeaders.",
+            Self::HostMismatch => {
+                "The Host header and the request's authority name different hosts."
+            }
             Self::BodyIncomplete => "The request body ended before it was complete.",
             Self::BodyTooLarge => "The request body is larger than this endpoint accepts.",
             Self::VerificationSkipped => "The server did not verify this request.",

@@ -76,6 +76,13 @@ impl Secret {
         Self::new(bytes)
     }
 
+    /// 32 fresh random bytes, never seen by anyone.
+    pub(crate) fn random() -> Self {
+        let mut bytes = vec![0u8; 32];
+        getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+        Self::new(bytes).expect("32 bytes is long enough")
+    }
+
     /// `HMAC-SHA256` over the concatenation of `parts`.
     pub(crate) fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
         let mut mac = (*self.0).clone();

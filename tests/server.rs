@@ -500,8 +500,18 @@ async fn unknown_keys_wrong_secrets_and_unsigned_required_headers_are_rejected()
         assert_eq!(send(addr, proto, framing, req).await.status, 200);
     }
     let seen = observed.take();
-    // The unknown key and unsigned header never reached the handler; the wrong secret did, and failed.
-    assert_eq!(seen.len(), 8, "{seen:?}");
+    // The unsigned header never reached the handler. The unknown key did, and
+    // failed exactly like the wrong secret: nothing tells the two apart.
+    assert_eq!(seen.len(), 12, "{seen:?}");
+    for per_combination in seen.chunks(3) {
+        assert_eq!(
+            per_combination[0].verify,
+            vec![Err("invalid_signature".to_owned())]
+        );
+        assert_eq!(per_combination[1].verify, per_combination[0].verify);
+        assert_eq!(per_combination[0].len, per_combination[1].len);
+        assert_eq!(per_combination[2].verify, vec![Ok("7".to_owned())]);
+    }
 }
 
 #[tokio::test]

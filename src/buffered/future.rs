@@ -35,6 +35,7 @@ pin_project! {
     {
         Rejected { code: ErrorCode },
         Preparing { prepare: Prepare, service: Option<S> },
+        Ready { request: Option<Request<BufferedBody>>, service: S },
         Inner { #[pin] future: S::Future },
     }
 }
@@ -74,15 +75,19 @@ where
                 }
                 StateProj::Preparing { prepare, service } => {
                     let next = match ready!(prepare.as_mut().poll(cx)) {
-                        Ok(request) => {
-                            let mut service = service.take().expect("polled after completion");
-                            State::Inner {
-                                future: service.call(request),
-                            }
-                        }
+                        Ok(request) => State::Ready {
+                            request: Some(request),
+                            service: service.take().expect("polled after completion"),
+                        },
                         Err(code) => State::Rejected { code },
                     };
                     state.set(next);
+                }
+                StateProj::Ready { request, service } => {
+                    ready!(service.poll_ready(cx))?;
+                    let request = request.take().expect("polled after completion");
+                    let future = service.call(request);
+                    state.set(State::Inner { future });
                 }
                 StateProj::Inner { future } => {
                     return Poll::Ready(Ok(ready!(future.poll(cx))?.map(ResponseBody::inner)));

@@ -32,8 +32,11 @@ where
     type Error = S::Error;
     type Future = ResponseFuture<S>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+    // Always ready: each request drives its own clone of the inner service to
+    // readiness, after its body is in. Reserving capacity here would hold it
+    // for a request that has not arrived.
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
@@ -66,7 +69,9 @@ where
             Ok(Request::from_parts(parts, BufferedBody::new(bytes)))
         };
         let clone = self.inner.clone();
-        let ready = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture::preparing(Box::pin(prepare), ready)
+
+        // Readiness is taken only once the body is in: a slow upload must not
+        // hold a concurrency permit or a buffer slot of the inner service.
+        ResponseFuture::preparing(Box::pin(prepare), clone)
     }
 }

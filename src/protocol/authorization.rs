@@ -27,7 +27,8 @@ const SIGNATURE_B64_LEN: usize = 44;
 /// assert_eq!(auth.time(), 1_700_000_000);
 /// assert_eq!(auth.to_string(), header);
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+// No `PartialEq`: comparing signatures must be constant-time, and nothing needs it.
+#[derive(Clone)]
 pub struct Authorization {
     key_id: KeyId,
     time: u64,

@@ -10,7 +10,10 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use super::verifier::Shared;
-use crate::protocol::{BodyDigest, BodyHasher};
+use crate::{
+    error::ErrorCode,
+    protocol::{BodyDigest, BodyHasher},
+};
 
 /// A type-erased request body, as the layer keeps it.
 pub(crate) type BoxBody = Pin<Box<dyn Body<Data = Bytes, Error = BoxError> + Send + 'static>>;
@@ -22,30 +25,61 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// When the body ends the digest is handed to the request's
 /// [`Verifier`](crate::Verifier). Trailers pass through and are not signed.
 /// A body dropped before its end (a handler that never reads it) is kept
-/// aside, so that `verify()` can still read the rest.
+/// aside, so that `verify()` or the response guard can read the rest.
+/// A body shorter than its declared length fails as `body_incomplete`; data
+/// after the body said it had ended fails the request as `invalid_signature`.
 pub struct SignedBody {
     // `None` only once dropped.
     inner: Option<BoxBody>,
-    hasher: Option<BodyHasher>,
+    progress: Option<Progress>,
     shared: Arc<Shared>,
+}
+
+/// How far the hashing has got; `None` in `SignedBody` once the body ended.
+pub(crate) struct Progress {
+    hasher: BodyHasher,
+    received: u64,
+    declared: Option<u64>,
+}
+
+impl Progress {
+    fn update(&mut self, data: &[u8]) {
+        self.hasher.update(data);
+        self.received += data.len() as u64;
+    }
+
+    /// The digest, unless fewer bytes came than were declared (an HTTP/2
+    /// stream reset with NO_ERROR ends a body early without an error).
+    fn finish(self) -> Result<BodyDigest, ErrorCode> {
+        match self.declared {
+            Some(declared) if declared != self.received => Err(ErrorCode::BodyIncomplete),
+            _ => Ok(self.hasher.finish()),
+        }
+    }
 }
 
 /// The unread rest of a request body and the hash of what was read.
 pub(crate) struct Parked {
     body: BoxBody,
-    hasher: BodyHasher,
+    progress: Progress,
 }
 
 impl Parked {
-    /// Reads the rest of the body, hashing it.
-    pub(crate) async fn drain(mut self) -> Option<BodyDigest> {
+    /// Reads and hashes the rest of the body, at most `limit` more bytes.
+    pub(crate) async fn drain(mut self, limit: u64) -> Result<BodyDigest, ErrorCode> {
         use http_body_util::BodyExt as _;
+        let mut drained: u64 = 0;
         while let Some(frame) = self.body.frame().await {
-            if let Some(data) = frame.ok()?.data_ref() {
-                self.hasher.update(data);
+            let frame = frame.map_err(|_| ErrorCode::BodyIncomplete)?;
+            if let Some(data) = frame.data_ref() {
+                drained += data.len() as u64;
+                if drained > limit {
+                    return Err(ErrorCode::BodyTooLarge);
+                }
+                self.progress.update(data);
             }
         }
-        Some(self.hasher.finish())
+        self.progress.finish()
     }
 }
 
@@ -56,11 +90,16 @@ impl SignedBody {
         B::Error: Into<BoxError>,
     {
         use http_body_util::BodyExt as _;
+        let declared = inner.size_hint().exact();
         // An empty body can be verified before anyone reads it.
-        let empty = inner.is_end_stream() || inner.size_hint().exact() == Some(0);
+        let empty = inner.is_end_stream() || declared == Some(0);
         let mut body = Self {
             inner: Some(Box::pin(inner.map_err(Into::into))),
-            hasher: Some(BodyHasher::new()),
+            progress: Some(Progress {
+                hasher: BodyHasher::new(),
+                received: 0,
+                declared,
+            }),
             shared,
         };
         if empty {
@@ -70,8 +109,8 @@ impl SignedBody {
     }
 
     fn finish(&mut self) {
-        if let Some(hasher) = self.hasher.take() {
-            self.shared.body_complete(hasher.finish());
+        if let Some(progress) = self.progress.take() {
+            self.shared.body_settled(progress.finish());
         }
     }
 }
@@ -89,8 +128,12 @@ impl Body for SignedBody {
         let frame = ready!(inner.as_mut().poll_frame(cx));
         match &frame {
             Some(Ok(frame)) => {
-                if let (Some(data), Some(hasher)) = (frame.data_ref(), this.hasher.as_mut()) {
-                    hasher.update(data);
+                match (frame.data_ref(), this.progress.as_mut()) {
+                    (Some(data), Some(progress)) => progress.update(data),
+                    // The body said it had ended, then sent more: what was
+                    // verified is not what the handler reads.
+                    (Some(data), None) if !data.is_empty() => this.shared.body_overran(),
+                    _ => {}
                 }
                 // Some readers stop at `is_end_stream` without polling for the end.
                 if inner.is_end_stream() {
@@ -98,8 +141,8 @@ impl Body for SignedBody {
                 }
             }
             Some(Err(_)) => {
-                if this.hasher.take().is_some() {
-                    this.shared.body_failed();
+                if this.progress.take().is_some() {
+                    this.shared.body_settled(Err(ErrorCode::BodyIncomplete));
                 }
             }
             None => this.finish(),
@@ -122,8 +165,8 @@ impl Body for SignedBody {
 
 impl Drop for SignedBody {
     fn drop(&mut self) {
-        if let (Some(hasher), Some(body)) = (self.hasher.take(), self.inner.take()) {
-            self.shared.park(Parked { body, hasher });
+        if let (Some(progress), Some(body)) = (self.progress.take(), self.inner.take()) {
+            self.shared.park(Parked { body, progress });
         }
     }
 }
@@ -131,7 +174,7 @@ impl Drop for SignedBody {
 impl fmt::Debug for SignedBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SignedBody")
-            .field("finished", &self.hasher.is_none())
+            .field("finished", &self.progress.is_none())
             .finish_non_exhaustive()
     }
 }

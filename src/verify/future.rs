@@ -12,7 +12,7 @@ use tower_service::Service;
 
 use super::{
     layer::Config,
-    verifier::{problem, Shared, Verdict},
+    verifier::{problem, Limits, Shared, Verdict},
     ResponseBody, SignedBody, Verifier,
 };
 use crate::{
@@ -56,7 +56,7 @@ pin_project! {
         // The handler answered without verifying and left part of the body
         // unread: read it, so the guard can tell a forgery from a bug.
         Draining {
-            drain: Pin<Box<dyn Future<Output = Option<BodyDigest>> + Send>>,
+            drain: Pin<Box<dyn Future<Output = Result<BodyDigest, ErrorCode>> + Send>>,
             response: Option<S::Response>,
             shared: Arc<Shared>,
         },
@@ -135,15 +135,12 @@ where
                         canonical,
                         config,
                     } = pending.take().expect("polled after completion");
-                    let secret = match found {
-                        Ok(Some(secret)) => secret,
-                        Ok(None) => {
-                            tracing::debug!(key_id = %auth.key_id(), "tower-hmac: unknown key id");
-                            state.set(State::Rejected {
-                                code: ErrorCode::InvalidSignature,
-                            });
-                            continue;
-                        }
+                    let (secret, known_key) = match found {
+                        Ok(Some(secret)) => (secret, true),
+                        // Carry on with a decoy that matches nothing: an unknown
+                        // key must behave exactly like a wrong signature, or key
+                        // ids could be probed by timing or by `100 Continue`.
+                        Ok(None) => (config.decoy.clone(), false),
                         Err(error) => {
                             tracing::error!(key_id = %auth.key_id(), %error, "tower-hmac: key store failed");
                             state.set(State::Rejected {
@@ -152,12 +149,15 @@ where
                             continue;
                         }
                     };
-                    let deadline = auth
-                        .time()
-                        .saturating_add(config.max_skew)
-                        .saturating_add(config.max_request_duration);
-                    let shared =
-                        Shared::new(auth, canonical, secret, config.nonces.clone(), deadline);
+                    let limits = Limits {
+                        nonces: config.nonces.clone(),
+                        deadline: auth
+                            .time()
+                            .saturating_add(config.max_skew)
+                            .saturating_add(config.max_request_duration),
+                        unread_limit: config.max_unread_body,
+                    };
+                    let shared = Shared::new(auth, canonical, secret, known_key, limits);
                     let (mut parts, body) = request.into_parts();
                     parts.extensions.insert(Verifier::new(shared.clone()));
                     let body = SignedBody::new(body, shared.clone());
@@ -170,7 +170,7 @@ where
                         Verdict::Drain(parked) => {
                             let shared = shared.clone();
                             state.set(State::Draining {
-                                drain: Box::pin(parked.drain()),
+                                drain: Box::pin(parked.drain(shared.unread_limit())),
                                 response: Some(response),
                                 shared,
                             });
@@ -183,7 +183,7 @@ where
                     response,
                     shared,
                 } => {
-                    shared.drained(ready!(drain.as_mut().poll(cx)));
+                    shared.body_settled(ready!(drain.as_mut().poll(cx)));
                     let response = response.take().expect("polled after completion");
                     let verdict = shared.verdict(response.status());
                     return Poll::Ready(Ok(conclude(verdict, response, report)));

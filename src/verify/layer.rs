@@ -4,7 +4,7 @@ use http::{header::HOST, HeaderName};
 use tower_layer::Layer;
 
 use super::SignatureService;
-use crate::{observe::OutcomeHook, InMemoryNonceStore, KeyStore, NonceStore};
+use crate::{observe::OutcomeHook, InMemoryNonceStore, KeyStore, NonceStore, Secret};
 
 /// Accepts only requests signed with a known key; see the [crate docs](crate).
 ///
@@ -35,6 +35,9 @@ pub(crate) struct Config {
     pub(crate) max_request_duration: u64,
     pub(crate) required_headers: Vec<HeaderName>,
     pub(crate) on_outcome: Option<OutcomeHook>,
+    pub(crate) max_unread_body: u64,
+    /// Stands in for the secret of an unknown key id.
+    pub(crate) decoy: Secret,
 }
 
 impl SignatureLayer {
@@ -42,6 +45,8 @@ impl SignatureLayer {
     pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
     /// The default time a request may take, beyond the skew, to reach `verify()`.
     pub const DEFAULT_MAX_REQUEST_DURATION: Duration = Duration::from_secs(300);
+    /// The default for [`max_unread_body`](Self::max_unread_body): 1 MiB.
+    pub const DEFAULT_MAX_UNREAD_BODY: u64 = 1024 * 1024;
 
     /// A layer that looks keys up in `keys`, requires `host` to be signed,
     /// allows 300 s of clock skew, and remembers nonces in memory.
@@ -54,6 +59,8 @@ impl SignatureLayer {
                 max_request_duration: Self::DEFAULT_MAX_REQUEST_DURATION.as_secs(),
                 required_headers: vec![HOST],
                 on_outcome: None,
+                max_unread_body: Self::DEFAULT_MAX_UNREAD_BODY,
+                decoy: Secret::random(),
             }),
         }
     }
@@ -63,10 +70,10 @@ impl SignatureLayer {
     }
 
     /// How far the request's `Time` may be from our clock, either way
-    /// (whole seconds; default 300 s). Smaller narrows the replay window,
-    /// larger tolerates worse clocks.
+    /// (default 300 s; whole seconds, a fraction counts as a second).
+    /// Smaller narrows the replay window, larger tolerates worse clocks.
     pub fn max_clock_skew(mut self, skew: Duration) -> Self {
-        self.config().max_skew = skew.as_secs();
+        self.config().max_skew = whole_seconds(skew);
         self
     }
 
@@ -74,7 +81,18 @@ impl SignatureLayer {
     /// (default 300 s). A slow upload needs this long to arrive; nonces are
     /// remembered for `Time + max_clock_skew + max_request_duration`.
     pub fn max_request_duration(mut self, duration: Duration) -> Self {
-        self.config().max_request_duration = duration.as_secs();
+        self.config().max_request_duration = whole_seconds(duration);
+        self
+    }
+
+    /// The most bytes of body that will be read on the handler's behalf when
+    /// it leaves the body unread (default 1 MiB): by `verify()`, or by the
+    /// response guard to tell a forgery from a genuine request. Past it the
+    /// request fails as `body_too_large`. A handler that expects big bodies
+    /// reads them itself. Bound the time a body may take with a timeout
+    /// outside this layer (tower-http's `RequestBodyTimeoutLayer`, say).
+    pub fn max_unread_body(mut self, bytes: u64) -> Self {
+        self.config().max_unread_body = bytes;
         self
     }
 
@@ -118,8 +136,13 @@ impl std::fmt::Debug for SignatureLayer {
             .field("max_request_duration", &self.config.max_request_duration)
             .field("required_headers", &self.config.required_headers)
             .field("replay_protection", &self.config.nonces.is_some())
+            .field("max_unread_body", &self.config.max_unread_body)
             .finish_non_exhaustive()
     }
+}
+
+fn whole_seconds(duration: Duration) -> u64 {
+    duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
 }
 
 impl<S> Layer<S> for SignatureLayer {

@@ -4,11 +4,20 @@ use std::{
 };
 
 use axum::extract::OriginalUri;
-use http::{header::AUTHORIZATION, Request, Response};
+use http::{
+    header::{AUTHORIZATION, HOST},
+    HeaderMap, Request, Response, Uri,
+};
 use tower_service::Service;
 
 use super::{layer::Config, ResponseBody, ResponseFuture, SignedBody};
-use crate::{error::ErrorCode, observe::Report, protocol::Authorization, replay::unix_now};
+use crate::{
+    error::ErrorCode,
+    observe::Report,
+    protocol::{host_of, Authorization},
+    replay::unix_now,
+    Verifier,
+};
 
 /// The service made by [`SignatureLayer`](crate::SignatureLayer).
 #[derive(Clone)]
@@ -54,14 +63,20 @@ where
             Err(code) => return ResponseFuture::rejected(code, report),
         };
         report.claimed(auth.key_id());
-        if let Err(code) = check(&self.config, &auth) {
-            return ResponseFuture::rejected(code, report);
-        }
         // Behind axum's `nest`, the router has stripped the prefix; sign what was sent.
         let uri = request
             .extensions()
             .get::<OriginalUri>()
             .map_or(request.uri(), |original| &original.0);
+        if let Err(code) = check(&self.config, &auth, uri, request.headers()) {
+            return ResponseFuture::rejected(code, report);
+        }
+        if request.extensions().get::<Verifier>().is_some() {
+            tracing::error!(
+                "tower-hmac: SignatureLayer is applied twice to this route; apply it once"
+            );
+            return ResponseFuture::rejected(ErrorCode::VerificationSkipped, report);
+        }
         let canonical = auth.canonical_request(request.method(), uri, request.headers());
         let lookup = self.config.keys.lookup(auth.key_id());
         // The ready service goes to this request; the clone waits for the next.
@@ -94,7 +109,22 @@ fn parse<B>(request: &Request<B>) -> Result<Authorization, ErrorCode> {
 }
 
 /// Everything else that can be checked before the key is known.
-fn check(config: &Config, auth: &Authorization) -> Result<(), ErrorCode> {
+fn check(
+    config: &Config,
+    auth: &Authorization,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<(), ErrorCode> {
+    // `host` signs the Host header; a proxy may route by the authority instead.
+    if let (Some(authority), Some(host)) = (uri.authority(), headers.get(HOST)) {
+        if !host
+            .as_bytes()
+            .eq_ignore_ascii_case(host_of(authority).as_bytes())
+        {
+            tracing::debug!(key_id = %auth.key_id(), "tower-hmac: Host and authority disagree");
+            return Err(ErrorCode::HostMismatch);
+        }
+    }
     if unix_now().abs_diff(auth.time()) > config.max_skew {
         tracing::debug!(key_id = %auth.key_id(), time = auth.time(), "tower-hmac: request time outside the allowed skew");
         return Err(ErrorCode::StaleRequest);

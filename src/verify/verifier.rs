@@ -20,10 +20,21 @@ pub(crate) struct Shared {
     auth: Authorization,
     canonical: CanonicalRequest,
     secret: Secret,
+    /// False when the key id is unknown and `secret` is a decoy that matches nothing.
+    known_key: bool,
     nonces: Option<Arc<dyn NonceStore>>,
     /// Unix seconds after which `verify()` answers `stale_request`; nonces are kept until then.
     deadline: u64,
+    /// The most bytes of a body left unread by the handler that will be read to verify it.
+    unread_limit: u64,
     state: Mutex<State>,
+}
+
+/// The per-request parts of [`Shared`] that come from the layer's configuration.
+pub(crate) struct Limits {
+    pub(crate) nonces: Option<Arc<dyn NonceStore>>,
+    pub(crate) deadline: u64,
+    pub(crate) unread_limit: u64,
 }
 
 struct State {
@@ -39,7 +50,8 @@ enum BodyState {
     /// Someone is reading the parked rest.
     Draining,
     Complete(BodyDigest),
-    Failed,
+    /// Broken, short, or over the unread limit.
+    Failed(ErrorCode),
 }
 
 #[derive(Clone, Copy)]
@@ -66,15 +78,17 @@ impl Shared {
         auth: Authorization,
         canonical: CanonicalRequest,
         secret: Secret,
-        nonces: Option<Arc<dyn NonceStore>>,
-        deadline: u64,
+        known_key: bool,
+        limits: Limits,
     ) -> Arc<Self> {
         Arc::new(Self {
             auth,
             canonical,
             secret,
-            nonces,
-            deadline,
+            known_key,
+            nonces: limits.nonces,
+            deadline: limits.deadline,
+            unread_limit: limits.unread_limit,
             state: Mutex::new(State {
                 body: BodyState::Streaming,
                 outcome: Outcome::NotCalled,
@@ -92,21 +106,28 @@ impl Shared {
         self.auth.key_id()
     }
 
-    pub(crate) fn body_complete(&self, digest: BodyDigest) {
-        self.lock().body = BodyState::Complete(digest);
+    pub(crate) fn unread_limit(&self) -> u64 {
+        self.unread_limit
     }
 
-    pub(crate) fn body_failed(&self) {
-        self.lock().body = BodyState::Failed;
+    /// The body ended (or failed) while the handler read it, or a parked rest was read.
+    pub(crate) fn body_settled(&self, result: Result<BodyDigest, ErrorCode>) {
+        self.lock().body = match result {
+            Ok(digest) => BodyState::Complete(digest),
+            Err(code) => BodyState::Failed(code),
+        };
+    }
+
+    /// Data arrived after the body said it had ended: whatever was verified
+    /// is not what the handler read, so the request fails, even if verified.
+    pub(crate) fn body_overran(&self) {
+        let mut state = self.lock();
+        state.body = BodyState::Failed(ErrorCode::InvalidSignature);
+        state.outcome = Outcome::Failed(ErrorCode::InvalidSignature);
     }
 
     pub(crate) fn park(&self, parked: Parked) {
         self.lock().body = BodyState::Parked(parked);
-    }
-
-    /// Records the result of reading a parked body.
-    pub(crate) fn drained(&self, digest: Option<BodyDigest>) {
-        self.lock().body = digest.map_or(BodyState::Failed, BodyState::Complete);
     }
 
     /// Marks the request as refused by an adapter (a body over its limit, say).
@@ -140,7 +161,11 @@ impl Shared {
             }
         };
         if let Some(parked) = parked {
-            self.drained(parked.drain().await);
+            // If this future is dropped mid-read, the rest of the body is lost with it.
+            let mut unsettled = Settle(Some((self, Err(ErrorCode::BodyIncomplete))));
+            let result = parked.drain(self.unread_limit).await;
+            unsettled.0 = None;
+            self.body_settled(result);
         }
 
         let expires_at = {
@@ -149,13 +174,16 @@ impl Shared {
                 // Not poisoned: the handler may read the rest and try again.
                 BodyState::Streaming => return Err(VerifyError::BODY_NOT_CONSUMED),
                 BodyState::Draining | BodyState::Parked(_) => return Err(VerifyError::IN_PROGRESS),
-                BodyState::Failed => {
-                    state.outcome = Outcome::Failed(ErrorCode::BodyIncomplete);
-                    return Err(VerifyError::failed(ErrorCode::BodyIncomplete));
+                BodyState::Failed(code) => {
+                    state.outcome = Outcome::Failed(code);
+                    return Err(VerifyError::failed(code));
                 }
                 BodyState::Complete(digest) => digest,
             };
             let outcome = if !self.signature_matches(&digest) {
+                if !self.known_key {
+                    tracing::debug!(key_id = %self.key_id(), "tower-hmac: unknown key id");
+                }
                 Outcome::Failed(ErrorCode::InvalidSignature)
             } else if unix_now() > self.deadline {
                 Outcome::Failed(ErrorCode::StaleRequest)
@@ -172,6 +200,8 @@ impl Shared {
             }
         };
 
+        // If this future is dropped while the store answers, a later call may try again.
+        let mut unsettled = Reopen(Some(self));
         let nonces = self.nonces.as_ref().expect("checked above");
         let recorded = nonces
             .insert(NonceEntry {
@@ -181,6 +211,7 @@ impl Shared {
                 expires_at,
             })
             .await;
+        unsettled.0 = None;
         let outcome = match recorded {
             Ok(NonceStatus::Fresh) => Outcome::Verified,
             Ok(NonceStatus::Replayed) => Outcome::Failed(ErrorCode::ReplayedRequest),
@@ -216,17 +247,23 @@ impl Shared {
         }
         match state.body {
             // The client's fault, not the handler's: never a 5xx.
-            BodyState::Failed => Verdict::Replace(ErrorCode::BodyIncomplete),
+            BodyState::Failed(code) => Verdict::Replace(code),
+            // A read of the rest that was abandoned.
+            BodyState::Draining => Verdict::Replace(ErrorCode::BodyIncomplete),
             // A forgery must not be able to provoke a 500 (or an error log)
             // from a handler that answered without verifying.
             BodyState::Complete(digest) if !self.signature_matches(&digest) => {
                 Verdict::Replace(ErrorCode::InvalidSignature)
             }
-            // A genuine request refused before verify() (an extractor's
-            // rejection, an unknown route): the refusal may stand.
+            // A genuine, timely request refused before verify() (an
+            // extractor's rejection, an unknown route): the refusal may stand.
             BodyState::Complete(_) if status.is_client_error() => {
-                tracing::debug!(key_id = %self.key_id(), %status, "tower-hmac: unverified client error passed through");
-                Verdict::PassUnverified
+                if unix_now() > self.deadline {
+                    Verdict::Replace(ErrorCode::StaleRequest)
+                } else {
+                    tracing::debug!(key_id = %self.key_id(), %status, "tower-hmac: unverified client error passed through");
+                    Verdict::PassUnverified
+                }
             }
             _ => {
                 tracing::error!(
@@ -236,6 +273,31 @@ impl Shared {
                      the response was replaced by 500"
                 );
                 Verdict::Replace(ErrorCode::VerificationSkipped)
+            }
+        }
+    }
+}
+
+/// Settles the body with its result unless disarmed: for a drain that is cancelled.
+struct Settle<'a>(Option<(&'a Shared, Result<BodyDigest, ErrorCode>)>);
+
+impl Drop for Settle<'_> {
+    fn drop(&mut self) {
+        if let Some((shared, result)) = self.0.take() {
+            shared.body_settled(result);
+        }
+    }
+}
+
+/// Puts an interrupted nonce check back to "not called" unless disarmed.
+struct Reopen<'a>(Option<&'a Shared>);
+
+impl Drop for Reopen<'_> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0.take() {
+            let mut state = shared.lock();
+            if matches!(state.outcome, Outcome::InProgress) {
+                state.outcome = Outcome::NotCalled;
             }
         }
     }

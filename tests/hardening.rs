@@ -1,0 +1,263 @@
+//! Hostile and broken inputs: lying bodies, bodies left unread, cancelled
+//! verification, disagreeing hosts, misconfiguration.
+
+mod support;
+
+use std::{
+    collections::VecDeque,
+    convert::Infallible,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use axum::{body::Body, routing::post, Router};
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, StatusCode};
+use http_body::{Frame, SizeHint};
+use http_body_util::BodyExt;
+use support::{
+    app::{app_with, keys, Observed},
+    request, send, signed, signer, Client, Framing, Proto, TestBody, MATRIX,
+};
+use tower::ServiceExt;
+use tower_hmac::{
+    protocol::BodyDigest, Nonce, SignatureLayer, VerifiedResponse, Verifier, VerifyError,
+};
+
+/// A body that misreports itself.
+struct Liar {
+    frames: VecDeque<Bytes>,
+    declared: Option<u64>,
+    /// Claim to be at the end after this many frames.
+    ends_after: usize,
+    sent: usize,
+}
+
+impl http_body::Body for Liar {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.sent += 1;
+        Poll::Ready(self.frames.pop_front().map(|data| Ok(Frame::data(data))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.sent >= self.ends_after
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.declared
+            .map_or_else(SizeHint::default, SizeHint::with_exact)
+    }
+}
+
+async fn read_all_then_verify(
+    verifier: Verifier,
+    body: Body,
+) -> Result<VerifiedResponse, VerifyError> {
+    let bytes = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    Ok(verifier.verify().await?.respond(bytes))
+}
+
+fn liar_app() -> Router {
+    Router::new()
+        .route("/", post(read_all_then_verify))
+        .route_layer(SignatureLayer::new(keys()))
+}
+
+fn signed_for(body: &[u8]) -> http::Request<()> {
+    let mut request = http::Request::post("http://liar.test/").body(()).unwrap();
+    signer().sign(&mut request, body).unwrap();
+    request
+}
+
+#[tokio::test]
+async fn data_after_a_body_claims_its_end_fails_the_request() {
+    // Signed over "hello"; the body says it ended after "hello", then sends more.
+    let liar = Liar {
+        frames: [Bytes::from_static(b"hello"), Bytes::from_static(b" world")].into(),
+        declared: None,
+        ends_after: 1,
+        sent: 0,
+    };
+    let response = liar_app()
+        .oneshot(signed_for(b"hello").map(|()| Body::new(liar)))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert!(
+        !body.starts_with(b"hello"),
+        "the unverified bytes leaked: {body:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_body_shorter_than_declared_is_incomplete() {
+    // Declares 11 bytes, delivers 5 and ends cleanly (as an HTTP/2 stream reset with NO_ERROR does).
+    let short = Liar {
+        frames: [Bytes::from_static(b"hello")].into(),
+        declared: Some(11),
+        ends_after: usize::MAX,
+        sent: 0,
+    };
+    let response = liar_app()
+        .oneshot(signed_for(b"hello").map(|()| Body::new(short)))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert!(
+        String::from_utf8_lossy(&body).contains("body_incomplete"),
+        "{body:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_unread_body_is_read_for_the_handler_only_up_to_a_limit() {
+    let observed = Observed::default();
+    let layer = SignatureLayer::new(keys()).max_unread_body(64 * 1024);
+    let addr = support::serve(app_with(layer, observed.clone())).await;
+    let big: Bytes = vec![b'x'; 256 * 1024].into();
+    for (proto, framing) in MATRIX {
+        // /hello never reads its body; verify() would have to read 256 KiB.
+        let req = signed(request(proto, addr, Method::POST, "/hello", big.clone()));
+        send(addr, proto, framing, req)
+            .await
+            .assert_problem(413, "body_too_large");
+        // An extractor refused before the handler ran; the guard would have to read 256 KiB
+        // to tell a forgery from a genuine request, and will not.
+        let mut forged = signed(request(
+            proto,
+            addr,
+            Method::POST,
+            "/needs-n?n=x",
+            big.clone(),
+        ));
+        *forged.body_mut() = vec![b'y'; 256 * 1024].into();
+        send(addr, proto, framing, forged)
+            .await
+            .assert_problem(413, "body_too_large");
+        // Under the limit, both work as before.
+        let req = signed(request(
+            proto,
+            addr,
+            Method::POST,
+            "/hello",
+            big.slice(..1000),
+        ));
+        assert_eq!(send(addr, proto, framing, req).await.status, 200);
+    }
+    observed.take();
+}
+
+#[tokio::test]
+async fn a_cancelled_verify_is_not_a_500() {
+    async fn impatient(verifier: Verifier) -> &'static str {
+        // The body was dropped unread (no body extractor); verify() must read
+        // it, and is given 50 ms to do so.
+        let _ = tokio::time::timeout(Duration::from_millis(50), verifier.verify()).await;
+        "answered without verifying"
+    }
+    let app = Router::new()
+        .route("/", post(impatient))
+        .route_layer(SignatureLayer::new(keys()));
+    let addr = support::serve(app).await;
+    let body = Bytes::from_static(b"arrives slowly");
+    let req = signed(request(Proto::H1, addr, Method::POST, "/", body.clone()));
+    let (feed, slow) = TestBody::channel();
+    let mut client = Client::connect(addr, Proto::H1).await;
+    let reply = tokio::spawn(async move { client.send_body(req.map(|_| slow)).await });
+    feed.send(body.slice(..4)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    feed.send(body.slice(4..)).await.ok();
+    drop(feed);
+    let reply = reply.await.unwrap();
+    // Not the handler's answer, and not a 500 a client could provoke at will.
+    reply.assert_problem(400, "body_incomplete");
+}
+
+#[tokio::test]
+async fn a_host_header_that_disagrees_with_the_authority_is_refused() {
+    let observed = Observed::default();
+    let addr = support::serve(app_with(SignatureLayer::new(keys()), observed.clone())).await;
+    // HTTP/1.1 absolute-form: the authority names another host than the signed Host header.
+    let mut req = http::Request::get("http://elsewhere.example/hello")
+        .header(header::HOST, addr.to_string())
+        .body(Bytes::new())
+        .unwrap();
+    signer().sign(&mut req, b"").unwrap();
+    send(addr, Proto::H1, Framing::Length, req)
+        .await
+        .assert_problem(400, "host_mismatch");
+    // HTTP/2: `:authority` against an explicit Host header.
+    let mut req = request(Proto::H2, addr, Method::GET, "/hello", "");
+    req.headers_mut()
+        .insert(header::HOST, HeaderValue::from_static("elsewhere.example"));
+    signer().sign(&mut req, b"").unwrap();
+    send(addr, Proto::H2, Framing::Length, req)
+        .await
+        .assert_problem(400, "host_mismatch");
+    assert!(observed.take().is_empty());
+}
+
+#[tokio::test]
+async fn a_genuine_refusal_is_stale_once_the_deadline_passed() {
+    async fn slow_refusal(body: Bytes) -> (StatusCode, Bytes) {
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        (StatusCode::CONFLICT, body)
+    }
+    let layer = SignatureLayer::new(keys())
+        .max_clock_skew(Duration::from_secs(1))
+        .max_request_duration(Duration::ZERO);
+    let app = Router::new()
+        .route("/", post(slow_refusal))
+        .route_layer(layer);
+    let addr = support::serve(app).await;
+    let mut req = request(Proto::H1, addr, Method::POST, "/", "late");
+    signer()
+        .sign_at(
+            &mut req,
+            &BodyDigest::of(b"late"),
+            support::now(),
+            Nonce::random(),
+        )
+        .unwrap();
+    send(addr, Proto::H1, Framing::Length, req)
+        .await
+        .assert_problem(401, "stale_request");
+}
+
+#[tokio::test]
+async fn applying_the_layer_twice_is_reported_not_silently_broken() {
+    async fn ok(verifier: Verifier) -> Result<VerifiedResponse, VerifyError> {
+        Ok(verifier.verify().await?.respond("ok"))
+    }
+    let app = Router::new()
+        .route("/", post(ok))
+        .route_layer(SignatureLayer::new(keys()))
+        .layer(SignatureLayer::new(keys()));
+    let addr = support::serve(app).await;
+    let req = signed(request(Proto::H1, addr, Method::POST, "/", ""));
+    send(addr, Proto::H1, Framing::Length, req)
+        .await
+        .assert_problem(500, "verification_skipped");
+}
+
+#[tokio::test]
+async fn sub_second_durations_round_up() {
+    let layer = SignatureLayer::new(keys()).max_clock_skew(Duration::from_millis(500));
+    assert!(
+        format!("{layer:?}").contains("max_clock_skew: 1,"),
+        "{layer:?}"
+    );
+}
