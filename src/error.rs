@@ -20,7 +20,7 @@ use crate::protocol::SCHEME;
 /// | `unsigned_header` | 401 | a header the server requires to be signed is not in `SignedHeaders` |
 /// | `host_mismatch` | 400 | the `Host` header and the URI authority (HTTP/2 `:authority`) name different hosts |
 /// | `body_incomplete` | 400 | the request body ended early or failed to arrive |
-/// | `body_too_large` | 413 | a buffering adapter's limit was exceeded |
+/// | `body_too_large` | 413 | a buffering adapter's limit, or [`max_unread_body`](crate::SignatureLayer::max_unread_body), was exceeded |
 /// | `verification_skipped` | 500 | the handler answered without a successful `verify()` (a server bug) |
 /// | `key_store_unavailable` | 503 | the key store returned an error |
 /// | `replay_store_unavailable` | 503 | the nonce store returned an error or is full |

@@ -9,15 +9,15 @@ use crate::{StoreError, StoreFuture};
 // KEYS[1] the nonce, KEYS[2] the epoch marker; ARGV: expires_at, signed_at, now.
 // The epoch marker records since when this Redis has remembered nonces. If it
 // is gone, the data was lost (a restart without persistence, a failover to an
-// empty replica): requests signed before the loss can no longer be checked,
-// so they are refused (-1) rather than accepted unchecked.
+// empty replica): requests signed before the loss (or in the same second)
+// can no longer be checked, so they are refused (-1), not accepted unchecked.
 const RECORD: &str = r"
 local epoch = redis.call('GET', KEYS[2])
 if not epoch then
   redis.call('SET', KEYS[2], ARGV[3])
   epoch = ARGV[3]
 end
-if tonumber(ARGV[2]) < tonumber(epoch) then
+if tonumber(ARGV[2]) <= tonumber(epoch) then
   return -1
 end
 if redis.call('SET', KEYS[1], '1', 'NX', 'EXAT', ARGV[1]) then
