@@ -51,6 +51,7 @@
 #![forbid(unsafe_code)]
 
 pub mod buffered;
+mod crypto;
 pub mod error;
 pub mod keys;
 pub mod observe;

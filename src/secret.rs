@@ -3,11 +3,9 @@
 use std::{fmt, sync::Arc};
 
 use base64::{engine::general_purpose::STANDARD, Engine as _};
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
-type HmacSha256 = Hmac<Sha256>;
+use crate::crypto::{Active, Backend};
 
 /// A pre-shared HMAC secret.
 ///
@@ -24,7 +22,7 @@ type HmacSha256 = Hmac<Sha256>;
 /// assert!(Secret::new(b"short".to_vec()).is_err());
 /// ```
 #[derive(Clone)]
-pub struct Secret(Arc<HmacSha256>);
+pub struct Secret(Arc<<Active as Backend>::Key>);
 
 /// Why bytes were refused as a [`Secret`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,8 +62,7 @@ impl Secret {
         if bytes.len() < Self::MIN_LEN {
             return Err(InvalidSecret::TooShort { len: bytes.len() });
         }
-        let mac = HmacSha256::new_from_slice(&bytes).expect("HMAC takes keys of any length");
-        Ok(Self(Arc::new(mac)))
+        Ok(Self(Arc::new(Active::key(&bytes))))
     }
 
     /// Decodes a secret from standard base64 (with padding).
@@ -85,11 +82,7 @@ impl Secret {
 
     /// `HMAC-SHA256` over the concatenation of `parts`.
     pub(crate) fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
-        let mut mac = (*self.0).clone();
-        for part in parts {
-            mac.update(part);
-        }
-        mac.finalize().into_bytes().into()
+        Active::mac(&self.0, parts)
     }
 }
 

@@ -98,13 +98,14 @@ impl CanonicalRequest {
         text
     }
 
-    /// `HMAC-SHA256(secret, string-to-sign)`, without building the string.
-    pub(crate) fn signature(&self, secret: &Secret, body: &BodyDigest) -> [u8; 32] {
+    /// `HMAC-SHA256(secret, string-to-sign)`, computed without building the string.
+    pub fn signature(&self, secret: &Secret, body: &BodyDigest) -> [u8; 32] {
         secret.mac(&[&self.prefix, &body.hex_bytes()])
     }
 
-    /// Checks `signature` in constant time.
-    pub(crate) fn verify(&self, secret: &Secret, body: &BodyDigest, signature: &[u8; 32]) -> bool {
+    /// Whether `signature` is the signature of this request with `secret`,
+    /// compared in constant time. For verifying outside the tower layer.
+    pub fn verify(&self, secret: &Secret, body: &BodyDigest, signature: &[u8; 32]) -> bool {
         use subtle::ConstantTimeEq as _;
         self.signature(secret, body).ct_eq(signature).into()
     }

@@ -1,6 +1,6 @@
 use std::fmt;
 
-use sha2::{Digest as _, Sha256};
+use crate::crypto::{Active, Backend};
 
 /// The SHA-256 digest of a request body, the last line of the string-to-sign.
 ///
@@ -67,7 +67,7 @@ impl fmt::Debug for BodyDigest {
 /// assert_eq!(hasher.finish(), BodyDigest::of(b"hello world"));
 /// ```
 #[derive(Clone, Default)]
-pub struct BodyHasher(Sha256);
+pub struct BodyHasher(<Active as Backend>::Hasher);
 
 impl BodyHasher {
     /// A hasher that has seen no bytes.
@@ -77,12 +77,12 @@ impl BodyHasher {
 
     /// Feeds the next bytes of the body.
     pub fn update(&mut self, bytes: &[u8]) {
-        self.0.update(bytes);
+        Active::update(&mut self.0, bytes);
     }
 
     /// The digest of everything fed so far.
     pub fn finish(self) -> BodyDigest {
-        BodyDigest(self.0.finalize().into())
+        BodyDigest(Active::finish(self.0))
     }
 }
 
