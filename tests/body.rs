@@ -3,8 +3,6 @@
 mod support;
 
 use std::{
-    collections::VecDeque,
-    convert::Infallible,
     pin::Pin,
     sync::{Arc, Mutex},
     task::{Context, Poll},
@@ -15,7 +13,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use http_body::{Body as _, Frame, SizeHint};
 use http_body_util::BodyExt;
-use support::{send_signed, MATRIX};
+use support::{send_signed, ScriptedBody, MATRIX};
 use tower::{util::MapRequestLayer, ServiceExt};
 use tower_hmac::{protocol::BodyDigest, SignatureLayer, VerifiedResponse, Verifier, VerifyError};
 
@@ -103,32 +101,6 @@ async fn the_handler_gets_the_very_bytes_hyper_read() {
     }
 }
 
-/// A request body of given frames, trailers included.
-struct Frames {
-    frames: VecDeque<Frame<Bytes>>,
-    hint: SizeHint,
-}
-
-impl http_body::Body for Frames {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        Poll::Ready(self.frames.pop_front().map(Ok))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.frames.is_empty()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.hint
-    }
-}
-
 /// What the handler saw: exact size hint, lower bound, at end before reading, trailers, bytes.
 type Seen = (Option<u64>, u64, bool, Option<HeaderMap>, Bytes);
 
@@ -165,15 +137,14 @@ async fn trailers_pass_through_and_size_hints_are_forwarded() {
     support::signer()
         .sign_with_digest(&mut request, &BodyDigest::of(b"hello world"))
         .unwrap();
-    let body = Frames {
-        frames: [
+    let body = ScriptedBody::new(
+        [
             Frame::data(Bytes::from_static(b"hello ")),
             Frame::data(Bytes::from_static(b"world")),
             Frame::trailers(trailers.clone()),
-        ]
-        .into(),
-        hint: SizeHint::with_exact(11),
-    };
+        ],
+        Some(11),
+    );
     let response = app
         .clone()
         .oneshot(request.map(|()| Body::new(body)))

@@ -3,58 +3,21 @@
 
 mod support;
 
-use std::{
-    collections::VecDeque,
-    convert::Infallible,
-    pin::Pin,
-    task::{Context, Poll},
-    time::Duration,
-};
+use std::time::Duration;
 
 use axum::{body::Body, routing::post, Router};
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, StatusCode};
-use http_body::{Frame, SizeHint};
+use http_body::Frame;
 use http_body_util::BodyExt;
 use support::{
     app::{app_with, keys, Observed},
-    request, send, signed, signer, Client, Framing, Proto, TestBody, MATRIX,
+    request, send, signed, signer, Client, Framing, Proto, ScriptedBody, TestBody, MATRIX,
 };
 use tower::ServiceExt;
 use tower_hmac::{
     protocol::BodyDigest, Nonce, SignatureLayer, VerifiedResponse, Verifier, VerifyError,
 };
-
-/// A body that misreports itself.
-struct Liar {
-    frames: VecDeque<Bytes>,
-    declared: Option<u64>,
-    /// Claim to be at the end after this many frames.
-    ends_after: usize,
-    sent: usize,
-}
-
-impl http_body::Body for Liar {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.sent += 1;
-        Poll::Ready(self.frames.pop_front().map(|data| Ok(Frame::data(data))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.sent >= self.ends_after
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.declared
-            .map_or_else(SizeHint::default, SizeHint::with_exact)
-    }
-}
 
 async fn read_all_then_verify(
     verifier: Verifier,
@@ -83,12 +46,14 @@ fn signed_for(body: &[u8]) -> http::Request<()> {
 #[tokio::test]
 async fn data_after_a_body_claims_its_end_fails_the_request() {
     // Signed over "hello"; the body says it ended after "hello", then sends more.
-    let liar = Liar {
-        frames: [Bytes::from_static(b"hello"), Bytes::from_static(b" world")].into(),
-        declared: None,
-        ends_after: 1,
-        sent: 0,
-    };
+    let liar = ScriptedBody::new(
+        [
+            Frame::data(Bytes::from_static(b"hello")),
+            Frame::data(Bytes::from_static(b" world")),
+        ],
+        None,
+    )
+    .claiming_end_after(1);
     let response = liar_app()
         .oneshot(signed_for(b"hello").map(|()| Body::new(liar)))
         .await
@@ -104,12 +69,7 @@ async fn data_after_a_body_claims_its_end_fails_the_request() {
 #[tokio::test]
 async fn a_body_shorter_than_declared_is_incomplete() {
     // Declares 11 bytes, delivers 5 and ends cleanly (as an HTTP/2 stream reset with NO_ERROR does).
-    let short = Liar {
-        frames: [Bytes::from_static(b"hello")].into(),
-        declared: Some(11),
-        ends_after: usize::MAX,
-        sent: 0,
-    };
+    let short = ScriptedBody::new([Frame::data(Bytes::from_static(b"hello"))], Some(11));
     let response = liar_app()
         .oneshot(signed_for(b"hello").map(|()| Body::new(short)))
         .await

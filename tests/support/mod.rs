@@ -165,6 +165,55 @@ impl Body for TestBody {
     }
 }
 
+/// An in-process body that yields given frames (trailers too) and reports
+/// the size it is told to, truthfully or not.
+pub struct ScriptedBody {
+    frames: VecDeque<Frame<Bytes>>,
+    declared: Option<u64>,
+    claims_end_after: Option<usize>,
+    polled: usize,
+}
+
+impl ScriptedBody {
+    pub fn new(frames: impl IntoIterator<Item = Frame<Bytes>>, declared: Option<u64>) -> Self {
+        Self {
+            frames: frames.into_iter().collect(),
+            declared,
+            claims_end_after: None,
+            polled: 0,
+        }
+    }
+
+    /// Claims to be at its end after `polls` frames, whatever is left.
+    pub fn claiming_end_after(mut self, polls: usize) -> Self {
+        self.claims_end_after = Some(polls);
+        self
+    }
+}
+
+impl Body for ScriptedBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.polled += 1;
+        Poll::Ready(self.frames.pop_front().map(Ok))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.claims_end_after
+            .map_or(self.frames.is_empty(), |polls| self.polled >= polls)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.declared
+            .map_or_else(SizeHint::default, SizeHint::with_exact)
+    }
+}
+
 /// A request addressed the way each protocol expects: origin-form plus
 /// `Host` on HTTP/1.1, absolute-form (`:authority`, no `Host`) on HTTP/2.
 pub fn request(
