@@ -43,7 +43,7 @@
 //! - [`protocol`]: the header format and the string-to-sign, shared by both sides.
 //! - [`verify`]: the server middleware, its body, the verifier and extractors.
 //! - [`buffered`]: [`BufferedVerifyLayer`], for handlers that want the whole body.
-//! - [`sign`]: [`Signer`], the client side.
+//! - [`sign`]: the client side: [`Signer`] and the tower [`SigningLayer`](sign::SigningLayer).
 //! - [`keys`], [`replay`]: the key and nonce stores, both pluggable.
 //! - [`error`]: the problem codes every refusal carries.
 //! - [`observe`]: the per-request span, outcome hook and counters.

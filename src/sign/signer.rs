@@ -1,0 +1,181 @@
+use std::fmt;
+
+use http::{
+    header::{AUTHORIZATION, CONTENT_TYPE, HOST},
+    HeaderName, HeaderValue, Request,
+};
+
+use crate::{
+    protocol::{
+        host_of, Authorization, BodyDigest, CanonicalRequest, SignedHeaders, MAX_AUTHORIZATION_LEN,
+        MAX_SIGNED_HEADERS,
+    },
+    replay::unix_now,
+    KeyId, Nonce, Secret,
+};
+
+/// Signs requests with one key.
+///
+/// It signs `host` always (writing a `Host` header from the URI authority
+/// when the request has none, so that what is signed is what is sent),
+/// `content-type` when present, and every header added with
+/// [`sign_header`](Self::sign_header), present or not: an absent header is
+/// signed as an empty value, so nobody can add it on the way.
+///
+/// ```
+/// use http::Request;
+/// use tower_hmac::{Secret, Signer};
+///
+/// let signer = Signer::new("7".parse().unwrap(), Secret::new(vec![7; 32]).unwrap());
+/// let body = br#"{"hello":"world"}"#;
+/// let mut request = Request::post("http://127.0.0.1:3000/echo")
+///     .header("content-type", "application/json")
+///     .body(body.to_vec())
+///     .unwrap();
+/// signer.sign(&mut request, body).unwrap();
+/// assert!(request.headers()["authorization"].to_str().unwrap().starts_with("HMAC-SHA256 Key=7,"));
+/// assert_eq!(request.headers()["host"], "127.0.0.1:3000");
+/// ```
+#[derive(Clone)]
+pub struct Signer {
+    key_id: KeyId,
+    secret: Secret,
+    extra_headers: Vec<HeaderName>,
+}
+
+/// Why a request could not be signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SignError {
+    /// The request has neither a `Host` header nor a URI authority.
+    NoHost,
+    /// The body is larger than a [`SigningLayer`](super::SigningLayer)
+    /// buffers to hash; send it with a precomputed [`BodyDigest`] instead.
+    BodyTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// More than [`MAX_SIGNED_HEADERS`] headers to sign, or an
+    /// `Authorization` value longer than [`MAX_AUTHORIZATION_LEN`]: the
+    /// server would refuse it.
+    TooLarge,
+}
+
+impl fmt::Display for SignError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoHost => {
+                f.write_str("the request has no Host header and no authority in its URI")
+            }
+            Self::BodyTooLarge { limit } => write!(
+                f,
+                "the body is over the {limit}-byte buffering limit; put a BodyDigest in the \
+                 request extensions to stream it"
+            ),
+            Self::TooLarge => write!(
+                f,
+                "more than {MAX_SIGNED_HEADERS} signed headers, or an Authorization value over \
+                 {MAX_AUTHORIZATION_LEN} bytes"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SignError {}
+
+impl Signer {
+    /// A signer for `key_id` with `secret`.
+    pub fn new(key_id: KeyId, secret: Secret) -> Self {
+        Self {
+            key_id,
+            secret,
+            extra_headers: Vec::new(),
+        }
+    }
+
+    /// Also signs `name`, whether or not the request carries it.
+    pub fn sign_header(mut self, name: HeaderName) -> Self {
+        if !self.extra_headers.contains(&name) {
+            self.extra_headers.push(name);
+        }
+        self
+    }
+
+    /// The key id this signer signs with.
+    pub fn key_id(&self) -> &KeyId {
+        &self.key_id
+    }
+
+    /// Signs a request whose body is `body`, with the current time and a fresh nonce.
+    pub fn sign<B>(&self, request: &mut Request<B>, body: &[u8]) -> Result<(), SignError> {
+        self.sign_with_digest(request, &BodyDigest::of(body))
+    }
+
+    /// Signs a request whose body digest was computed beforehand (with a
+    /// [`BodyHasher`](crate::protocol::BodyHasher) over a file, say), so the
+    /// body can then be streamed.
+    pub fn sign_with_digest<B>(
+        &self,
+        request: &mut Request<B>,
+        body: &BodyDigest,
+    ) -> Result<(), SignError> {
+        self.sign_at(request, body, unix_now(), Nonce::random())
+            .map(drop)
+    }
+
+    /// Signs with an explicit time and nonce, and returns the header it set.
+    /// For test vectors and replays in tests; real requests want
+    /// [`sign`](Self::sign) or [`sign_with_digest`](Self::sign_with_digest).
+    pub fn sign_at<B>(
+        &self,
+        request: &mut Request<B>,
+        body: &BodyDigest,
+        time: u64,
+        nonce: Nonce,
+    ) -> Result<Authorization, SignError> {
+        if !request.headers().contains_key(HOST) {
+            let authority = request.uri().authority().ok_or(SignError::NoHost)?;
+            let host = HeaderValue::from_str(host_of(authority)).map_err(|_| SignError::NoHost)?;
+            request.headers_mut().insert(HOST, host);
+        }
+        let headers = request.headers();
+        let content_type = headers.contains_key(CONTENT_TYPE).then_some(CONTENT_TYPE);
+        let signed_headers = SignedHeaders::new(
+            [HOST]
+                .into_iter()
+                .chain(content_type)
+                .chain(self.extra_headers.iter().cloned()),
+        );
+        if signed_headers.len() > MAX_SIGNED_HEADERS {
+            return Err(SignError::TooLarge);
+        }
+        let canonical = CanonicalRequest::new(
+            &self.key_id,
+            time,
+            &nonce,
+            &signed_headers,
+            request.method(),
+            request.uri(),
+            headers,
+        );
+        let signature = canonical.signature(&self.secret, body);
+        let authorization =
+            Authorization::new(self.key_id.clone(), time, nonce, signed_headers, signature);
+        let value = authorization.to_header_value();
+        if value.len() > MAX_AUTHORIZATION_LEN {
+            return Err(SignError::TooLarge);
+        }
+        request.headers_mut().insert(AUTHORIZATION, value);
+        Ok(authorization)
+    }
+}
+
+impl fmt::Debug for Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Signer")
+            .field("key_id", &self.key_id)
+            .field("secret", &self.secret)
+            .field("extra_headers", &self.extra_headers)
+            .finish()
+    }
+}
