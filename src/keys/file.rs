@@ -39,12 +39,11 @@ use crate::{protocol::BodyDigest, KeyId, Secret, StoreError, StoreFuture};
 /// let layer = SignatureLayer::new(keys);
 /// # Ok::<(), tower_hmac::keys::KeyLoadError>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct KeysFile {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
     path: PathBuf,
     keys: RwLock<Arc<InMemoryKeys>>,
@@ -167,6 +166,15 @@ impl Inner {
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keys);
         *loaded = digest;
         Ok(true)
+    }
+}
+
+impl std::fmt::Debug for KeysFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeysFile")
+            .field("path", &self.inner.path)
+            .field("keys", &self.inner.current().len())
+            .finish_non_exhaustive()
     }
 }
 
