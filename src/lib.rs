@@ -47,12 +47,16 @@
 //! - [`keys`], [`replay`]: the key and nonce stores, both pluggable.
 //! - [`error`]: the problem codes every refusal carries.
 //! - [`observe`]: the per-request span, outcome hook and counters.
+//! - `handshake` (feature `handshake`): the HMAC challenge-response handshake for raw connections, interoperable with Python's `multiprocessing.connection`.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod buffered;
 mod crypto;
 pub mod error;
+/// The HMAC challenge-response handshake for raw connections (feature `handshake`).
+#[cfg(feature = "handshake")]
+pub mod handshake;
 pub mod keys;
 pub mod observe;
 pub mod protocol;
