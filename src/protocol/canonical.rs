@@ -60,7 +60,7 @@ impl CanonicalRequest {
         };
         line(SCHEME.as_bytes());
         line(key_id.as_str().as_bytes());
-        line(time.to_string().as_bytes());
+        line(decimal(time, &mut [0; 20]));
         line(nonce.as_str().as_bytes());
         line(method.as_str().as_bytes());
         line(match uri.path() {
@@ -69,23 +69,23 @@ impl CanonicalRequest {
         });
         line(uri.query().unwrap_or("").as_bytes());
         line(signed_headers.as_str().as_bytes());
+        // Each header line straight into the buffer, no allocation per line.
         for name in signed_headers.iter() {
-            let mut header_line = Vec::with_capacity(64);
-            header_line.extend_from_slice(name.as_str().as_bytes());
-            header_line.push(b':');
+            prefix.extend_from_slice(name.as_str().as_bytes());
+            prefix.push(b':');
             let mut values = headers.get_all(name).iter().peekable();
             if values.peek().is_none() && name == HOST {
                 if let Some(authority) = uri.authority() {
-                    header_line.extend_from_slice(host_of(authority).as_bytes());
+                    prefix.extend_from_slice(host_of(authority).as_bytes());
                 }
             }
             for (i, value) in values.enumerate() {
                 if i > 0 {
-                    header_line.push(b',');
+                    prefix.push(b',');
                 }
-                header_line.extend_from_slice(value.as_bytes().trim_ascii());
+                prefix.extend_from_slice(value.as_bytes().trim_ascii());
             }
-            line(&header_line);
+            prefix.push(b'\n');
         }
         Self { prefix }
     }
@@ -111,6 +111,19 @@ impl CanonicalRequest {
     }
 }
 
+/// `n` in decimal, written into `buf`, without allocating.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut start = buf.len();
+    loop {
+        start -= 1;
+        buf[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[start..];
+        }
+    }
+}
+
 /// The `host[:port]` part of an authority: any `userinfo@` is not part of the host.
 pub(crate) fn host_of(authority: &Authority) -> &str {
     let authority = authority.as_str();
@@ -124,5 +137,15 @@ impl std::fmt::Debug for CanonicalRequest {
         f.debug_struct("CanonicalRequest")
             .field("prefix", &String::from_utf8_lossy(&self.prefix))
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn decimal_matches_to_string() {
+        for n in [0, 1, 9, 10, 1_700_000_000, u64::MAX] {
+            assert_eq!(super::decimal(n, &mut [0; 20]), n.to_string().as_bytes());
+        }
     }
 }

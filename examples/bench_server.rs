@@ -1,0 +1,318 @@
+//! The end-to-end benchmark's server and client (`scripts/e2e.sh` drives it).
+//!
+//! ```text
+//! bench_server serve --mode signed|buffered|unsigned [--listen ADDR] [--no-replay] [--threads N]
+//! bench_server sign-requests --url URL --count N --out FILE   # for wrk's Lua script
+//! bench_server upload --url URL --bytes N [--requests K]      # prints one JSON line
+//! ```
+//!
+//! Modes, all with the same routes (`GET /items/{id}`, `POST /upload`):
+//! - `signed`: `SignatureLayer`; the body streams through SHA-256 to the handler.
+//! - `buffered`: the buffer-everything approach of most HMAC middlewares:
+//!   read the whole body into memory, then check the HMAC over it.
+//! - `unsigned`: the same app with no authentication.
+//!
+//! Every request is signed with the demo key (never use it for anything real).
+
+mod support;
+
+use std::{
+    convert::Infallible,
+    io::Write as _,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use axum::{
+    body::Body,
+    extract::{Request, State},
+    http::{header::AUTHORIZATION, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Json, Router,
+};
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use http_body_util::{combinators::BoxBody, BodyExt};
+use hyper_util::{
+    client::legacy::{connect::HttpConnector, Client},
+    rt::TokioExecutor,
+};
+use tower_hmac::{
+    protocol::{Authorization, BodyDigest, BodyHasher},
+    InMemoryKeys, InMemoryNonceStore, KeyId, Secret, SignatureLayer, Signer, VerifiedResponse,
+    Verifier, VerifyError,
+};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (command, rest) = args.split_first().unwrap_or_else(|| usage());
+    let opts = Opts::parse(rest);
+    let threads: usize = opts.get("--threads").map_or(1, parse);
+    let runtime = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(threads);
+        builder
+    }
+    .enable_all()
+    .build()
+    .expect("a tokio runtime");
+    match command.as_str() {
+        "serve" => runtime.block_on(serve(&opts)),
+        "sign-requests" => sign_requests(&opts),
+        "upload" => runtime.block_on(upload(&opts)),
+        _ => usage(),
+    }
+}
+
+// ---------------------------------------------------------------- server
+
+async fn serve(opts: &Opts) {
+    let listen = opts.get("--listen").unwrap_or("127.0.0.1:3000");
+    let mode = opts.get("--mode").unwrap_or_else(|| usage());
+    let (key_id, secret) = support::demo_key();
+    let app = match mode {
+        "signed" => {
+            let keys = InMemoryKeys::new().with_key(key_id, secret);
+            let mut layer = SignatureLayer::new(keys);
+            layer = if opts.flag("--no-replay") {
+                layer.without_replay_protection()
+            } else {
+                let capacity = opts.get("--nonce-capacity").map_or(1_000_000, parse);
+                layer.nonce_store(InMemoryNonceStore::with_capacity(capacity))
+            };
+            Router::new()
+                .route("/items/{id}", get(signed_item))
+                .route("/upload", post(signed_upload))
+                .route_layer(layer)
+        }
+        "buffered" => Router::new()
+            .route("/items/{id}", get(buffered))
+            .route("/upload", post(buffered))
+            .with_state(Arc::new((key_id, secret))),
+        "unsigned" => Router::new()
+            .route("/items/{id}", get(unsigned_item))
+            .route("/upload", post(unsigned_upload)),
+        _ => usage(),
+    };
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .unwrap_or_else(|e| fail(&format!("cannot listen on {listen}: {e}")));
+    println!("{mode} on http://{}", listener.local_addr().unwrap());
+    support::serve(listener, app).await;
+}
+
+const ITEM: &str = "{\"id\":42,\"name\":\"widget\",\"price\":7}";
+
+async fn signed_item(verifier: Verifier) -> Result<VerifiedResponse, VerifyError> {
+    Ok(verifier.verify().await?.respond(ITEM))
+}
+
+async fn signed_upload(
+    verifier: Verifier,
+    mut body: Body,
+) -> Result<VerifiedResponse, VerifyError> {
+    let mut bytes: u64 = 0;
+    while let Some(Ok(frame)) = body.frame().await {
+        bytes += frame.data_ref().map_or(0, |d| d.len() as u64);
+    }
+    let verified = verifier.verify().await?;
+    Ok(verified.respond(Json(serde_json::json!({ "bytes": bytes }))))
+}
+
+async fn unsigned_item() -> &'static str {
+    ITEM
+}
+
+async fn unsigned_upload(mut body: Body) -> Json<serde_json::Value> {
+    let mut bytes: u64 = 0;
+    while let Some(Ok(frame)) = body.frame().await {
+        bytes += frame.data_ref().map_or(0, |d| d.len() as u64);
+    }
+    Json(serde_json::json!({ "bytes": bytes }))
+}
+
+/// Reads the whole body, then checks the HMAC over it (no replay check).
+async fn buffered(State(key): State<Arc<(KeyId, Secret)>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let Some(Ok(auth)) = parts
+        .headers
+        .get(AUTHORIZATION)
+        .map(Authorization::from_header)
+    else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    let fresh = unix_now().abs_diff(auth.time()) <= 300;
+    let canonical = auth.canonical_request(&parts.method, &parts.uri, &parts.headers);
+    if !fresh
+        || auth.key_id() != &key.0
+        || !canonical.verify(&key.1, &BodyDigest::of(&body), auth.signature())
+    {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    if parts.method == http::Method::GET {
+        ITEM.into_response()
+    } else {
+        Json(serde_json::json!({ "bytes": body.len() })).into_response()
+    }
+}
+
+// ---------------------------------------------------------------- client side
+
+/// Writes `count` distinct signed `GET {url}` Authorization values, one a line.
+fn sign_requests(opts: &Opts) {
+    let url = opts.get("--url").unwrap_or_else(|| usage());
+    let count: usize = parse(opts.get("--count").unwrap_or_else(|| usage()));
+    let out = opts.get("--out").unwrap_or_else(|| usage());
+    let (key_id, secret) = support::demo_key();
+    let signer = Signer::new(key_id, secret);
+    let empty = BodyDigest::of(b"");
+    let file = std::fs::File::create(out).unwrap_or_else(|e| fail(&format!("{out}: {e}")));
+    let mut file = std::io::BufWriter::new(file);
+    for _ in 0..count {
+        let mut request = http::Request::get(url).body(()).unwrap();
+        signer.sign_with_digest(&mut request, &empty).unwrap();
+        file.write_all(request.headers()[AUTHORIZATION].as_bytes())
+            .and_then(|()| file.write_all(b"\n"))
+            .unwrap_or_else(|e| fail(&format!("{out}: {e}")));
+    }
+    file.flush().unwrap();
+}
+
+type BenchClient = Client<HttpConnector, BoxBody<Bytes, Infallible>>;
+
+/// Sends `requests` signed uploads of `bytes` each, one after another on one
+/// connection, and prints `{"bytes":…,"requests":…,"seconds":…,"mib_per_s":…}`.
+async fn upload(opts: &Opts) {
+    let url = opts.get("--url").unwrap_or_else(|| usage());
+    let bytes: u64 = parse(opts.get("--bytes").unwrap_or_else(|| usage()));
+    let requests: u64 = opts.get("--requests").map_or(1, parse);
+    let chunk = Bytes::from((0..64 * 1024).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
+    let mut hasher = BodyHasher::new();
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(chunk.len() as u64) as usize;
+        hasher.update(&chunk[..n]);
+        left -= n as u64;
+    }
+    let digest = hasher.finish();
+    let (key_id, secret) = support::demo_key();
+    let signer = Signer::new(key_id, secret);
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    let client: BenchClient = Client::builder(TokioExecutor::new()).build(connector);
+
+    let started = Instant::now();
+    for _ in 0..requests {
+        let mut request = http::Request::post(url)
+            .header(http::header::CONTENT_TYPE, "application/octet-stream")
+            .body(
+                Repeat {
+                    chunk: chunk.clone(),
+                    remaining: bytes,
+                }
+                .boxed(),
+            )
+            .unwrap();
+        signer.sign_with_digest(&mut request, &digest).unwrap();
+        let response = tokio::time::timeout(Duration::from_secs(600), client.request(request))
+            .await
+            .unwrap_or_else(|_| fail("timed out"))
+            .unwrap_or_else(|e| fail(&format!("request failed: {e}")));
+        let status = response.status();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        if status != StatusCode::OK {
+            fail(&format!("{status}: {}", String::from_utf8_lossy(&body)));
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let total = (bytes * requests) as f64;
+    println!(
+        "{{\"bytes\":{bytes},\"requests\":{requests},\"seconds\":{seconds:.6},\"mib_per_s\":{:.3}}}",
+        total / (1024.0 * 1024.0) / seconds
+    );
+}
+
+/// `remaining` bytes as frames of one buffer, with a known length.
+struct Repeat {
+    chunk: Bytes,
+    remaining: u64,
+}
+
+impl http_body::Body for Repeat {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.remaining == 0 {
+            return Poll::Ready(None);
+        }
+        let n = self.remaining.min(self.chunk.len() as u64) as usize;
+        self.remaining -= n as u64;
+        Poll::Ready(Some(Ok(Frame::data(self.chunk.slice(..n)))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}
+
+// ---------------------------------------------------------------- helpers
+
+struct Opts(Vec<String>);
+
+impl Opts {
+    fn parse(args: &[String]) -> Self {
+        Self(args.to_vec())
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        let at = self.0.iter().position(|a| a == name)?;
+        Some(self.0.get(at + 1).unwrap_or_else(|| usage()).as_str())
+    }
+
+    fn flag(&self, name: &str) -> bool {
+        self.0.iter().any(|a| a == name)
+    }
+}
+
+fn parse<T: std::str::FromStr>(value: &str) -> T {
+    value
+        .parse()
+        .unwrap_or_else(|_| fail(&format!("not a number: {value:?}")))
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("error: {message}");
+    std::process::exit(1)
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: bench_server serve --mode signed|buffered|unsigned [--listen ADDR] [--no-replay] [--nonce-capacity N] [--threads N]\n\
+         \x20      bench_server sign-requests --url URL --count N --out FILE\n\
+         \x20      bench_server upload --url URL --bytes N [--requests K]"
+    );
+    std::process::exit(2)
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Every benchmark behind BENCHMARKS.md, then the report, in one command:
+#
+#   scripts/bench_all.sh [RUNS]     (default 3 criterion runs; the e2e part once)
+#
+# The criterion benches run RUNS times and the report takes medians, since a
+# shared machine drifts between benchmarks. Set PEER_FEATURES= to leave
+# aws-lc-rs out of the backend comparison. Needs wrk for scripts/e2e.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${1:-3}
+PEER_FEATURES=${PEER_FEATURES---features aws-lc}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
+case $CARGO_TARGET_DIR in /*) ;; *) CARGO_TARGET_DIR=$PWD/$CARGO_TARGET_DIR ;; esac
+
+python3 scripts/bench_report.py --reset
+for _ in $(seq "$RUNS"); do
+  cargo bench --bench hashing
+  python3 scripts/bench_report.py --collect streaming,per_request
+  # shellcheck disable=SC2086
+  (cd benches/peers && cargo bench $PEER_FEATURES)
+  python3 scripts/bench_report.py --collect sha256,hmac,verify_get
+done
+scripts/e2e.sh
+python3 scripts/bench_report.py >/dev/null
+echo "BENCHMARKS.md and benches/results/ updated"

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# End-to-end benchmark on loopback, in one command:
+#
+#   scripts/e2e.sh [RESULTS]      (default: benches/results/e2e.jsonl)
+#
+# Needs wrk (apt-get install -y wrk). Starts examples/bench_server.rs as a
+# separate process for every measurement, so that its peak RSS (VmHWM) is
+# the server's own, and writes one JSON object a line to RESULTS:
+#   {"test":"get",...}     small signed GETs under wrk, per server mode
+#   {"test":"upload",...}  uploads of one size: throughput and server peak RSS
+# scripts/bench_report.py turns them into the tables and the plot of
+# BENCHMARKS.md. With two or more CPUs, the server is pinned to CPU 0 and
+# the load generator to CPU 1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RESULTS=${1:-benches/results/e2e.jsonl}
+TARGET=${CARGO_TARGET_DIR:-target}
+PORT=${E2E_PORT:-39517}
+WRK_SECONDS=${WRK_SECONDS:-8}
+WRK_CONNECTIONS=${WRK_CONNECTIONS:-32}
+REPEATS=${REPEATS:-3}
+SIZES=${SIZES:-1024 65536 1048576 16777216 268435456 1073741824}
+URL="http://127.0.0.1:$PORT"
+
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
+cargo build --release --example bench_server
+BIN="$TARGET/release/examples/bench_server"
+
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+  ON_SERVER_CPU=(taskset -c 0)
+  ON_CLIENT_CPU=(taskset -c 1)
+else
+  ON_SERVER_CPU=()
+  ON_CLIENT_CPU=()
+fi
+
+WORK=$(mktemp -d)
+SERVER_PID=
+stop_server() {
+  if [ -n "$SERVER_PID" ]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+  fi
+}
+trap 'stop_server; rm -rf "$WORK"' EXIT
+
+start_server() { # mode, extra flags...
+  "${ON_SERVER_CPU[@]}" "$BIN" serve --listen "127.0.0.1:$PORT" --mode "$@" >"$WORK/server.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 100); do
+    if grep -q "on http://" "$WORK/server.log" 2>/dev/null; then return; fi
+    sleep 0.05
+  done
+  echo "the server did not start:" >&2
+  cat "$WORK/server.log" >&2
+  exit 1
+}
+
+peak_rss_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$SERVER_PID/status"; }
+
+mkdir -p "$(dirname "$RESULTS")"
+: >"$RESULTS"
+{
+  printf '{"test":"machine","cpu":"%s","cpus":%s,"rustc":"%s","wrk":"%s","date":"%s"}\n' \
+    "$(lscpu | sed -n 's/^Model name: *//p' | head -1)" "$(nproc)" "$(rustc --version)" \
+    "$(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)" "$(date -u +%Y-%m-%dT%H:%MZ)"
+} >>"$RESULTS"
+
+# 1. Small GETs under wrk. Every request carries its own pre-signed
+#    Authorization (distinct nonces, each used once), for every mode alike;
+#    the unsigned server ignores it.
+SIGNED="$WORK/signed.txt"
+get_run() { # label, mode, flags...
+  local label=$1
+  shift
+  "$BIN" sign-requests --url "$URL/items/42?fields=name,price" --count "$SIGNED_COUNT" --out "$SIGNED"
+  start_server "$@"
+  "${ON_CLIENT_CPU[@]}" wrk -t1 -c"$WRK_CONNECTIONS" -d"${WRK_SECONDS}s" --latency \
+    -s scripts/wrk_signed.lua "$URL/items/42?fields=name,price" -- "$SIGNED" >"$WORK/wrk.txt"
+  local rss
+  rss=$(peak_rss_kib)
+  stop_server
+  python3 - "$label" "$rss" "$WORK/wrk.txt" >>"$RESULTS" <<'EOF'
+import json, re, sys
+label, rss, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+text = open(path).read()
+def number(pattern, default=0.0):
+    m = re.search(pattern, text)
+    return float(m.group(1)) if m else default
+def latency_us(p):
+    m = re.search(r"^\s*%s%%\s+([\d.]+)(us|ms|s)" % p, text, re.M)
+    if not m:
+        return None
+    return float(m.group(1)) * {"us": 1, "ms": 1e3, "s": 1e6}[m.group(2)]
+print(json.dumps({
+    "test": "get", "mode": label,
+    "requests_per_s": number(r"Requests/sec:\s+([\d.]+)"),
+    "requests": int(number(r"(\d+) requests in")),
+    "non_2xx": int(number(r"Non-2xx or 3xx responses:\s+(\d+)")),
+    "p50_us": latency_us(50), "p99_us": latency_us(99),
+    "server_peak_rss_kib": rss,
+}))
+EOF
+  tail -1 "$RESULTS"
+}
+SIGNED_COUNT=${SIGNED_COUNT:-1200000}
+get_run unsigned unsigned
+get_run signed-no-replay signed --no-replay
+get_run signed signed --nonce-capacity 20000000
+get_run buffered buffered
+
+# 2. Uploads of growing size, each in a fresh server: throughput and the
+#    server's peak RSS. Small sizes are sent many times over one connection.
+upload_run() { # mode, bytes
+  local mode=$1 bytes=$2 requests rss
+  requests=$(( (256 * 1024 * 1024) / bytes ))
+  [ "$requests" -lt 1 ] && requests=1
+  [ "$requests" -gt 4000 ] && requests=4000
+  for repeat in $(seq "$REPEATS"); do
+    start_server "$mode"
+    local line
+    line=$("${ON_CLIENT_CPU[@]}" "$BIN" upload --url "$URL/upload" --bytes "$bytes" --requests "$requests")
+    rss=$(peak_rss_kib)
+    stop_server
+    echo "$line" | python3 -c '
+import json, sys
+row = json.loads(sys.stdin.read())
+row.update(test="upload", mode=sys.argv[1], repeat=int(sys.argv[2]), server_peak_rss_kib=int(sys.argv[3]))
+print(json.dumps(row))' "$mode" "$repeat" "$rss" >>"$RESULTS"
+    tail -1 "$RESULTS"
+  done
+}
+for bytes in $SIZES; do
+  for mode in signed buffered unsigned; do
+    upload_run "$mode" "$bytes"
+  done
+done
+
+echo "results in $RESULTS; now run: python3 scripts/bench_report.py"
