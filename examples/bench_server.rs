@@ -19,9 +19,7 @@ mod support;
 use std::{
     convert::Infallible,
     io::Write as _,
-    pin::Pin,
     sync::Arc,
-    task::{Context, Poll},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
@@ -34,7 +32,6 @@ use axum::{
     Json, Router,
 };
 use bytes::Bytes;
-use http_body::{Frame, SizeHint};
 use http_body_util::{combinators::BoxBody, BodyExt};
 use hyper_util::{
     client::legacy::{connect::HttpConnector, Client},
@@ -214,9 +211,10 @@ async fn upload(opts: &Opts) {
         let mut request = http::Request::post(url)
             .header(http::header::CONTENT_TYPE, "application/octet-stream")
             .body(
-                Repeat {
+                support::Repeat {
                     chunk: chunk.clone(),
                     remaining: bytes,
+                    known_length: true,
                 }
                 .boxed(),
             )
@@ -238,37 +236,6 @@ async fn upload(opts: &Opts) {
         "{{\"bytes\":{bytes},\"requests\":{requests},\"seconds\":{seconds:.6},\"mib_per_s\":{:.3}}}",
         total / (1024.0 * 1024.0) / seconds
     );
-}
-
-/// `remaining` bytes as frames of one buffer, with a known length.
-struct Repeat {
-    chunk: Bytes,
-    remaining: u64,
-}
-
-impl http_body::Body for Repeat {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        if self.remaining == 0 {
-            return Poll::Ready(None);
-        }
-        let n = self.remaining.min(self.chunk.len() as u64) as usize;
-        self.remaining -= n as u64;
-        Poll::Ready(Some(Ok(Frame::data(self.chunk.slice(..n)))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.remaining == 0
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.remaining)
-    }
 }
 
 // ---------------------------------------------------------------- helpers

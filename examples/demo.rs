@@ -10,14 +10,11 @@ mod support;
 use std::{
     convert::Infallible,
     net::SocketAddr,
-    pin::Pin,
-    task::{Context, Poll},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Request};
-use http_body::{Frame, SizeHint};
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper_util::{
     client::legacy::{connect::HttpConnector, Client},
@@ -164,7 +161,7 @@ async fn main() {
     let chunk = Bytes::from(vec![0u8; 64 * 1024]);
     let mut req = Request::post(format!("http://{addr}/echo"))
         .body(
-            Repeat {
+            support::Repeat {
                 chunk,
                 remaining: over,
                 known_length: false,
@@ -207,7 +204,7 @@ async fn upload(client: &DemoClient, signer: &Signer, addr: SocketAddr, mib: u64
     let mut req = Request::post(format!("http://{addr}/upload"))
         .header(header::CONTENT_TYPE, "application/octet-stream")
         .body(
-            Repeat {
+            support::Repeat {
                 chunk,
                 remaining: total,
                 known_length: true,
@@ -237,42 +234,6 @@ async fn upload(client: &DemoClient, signer: &Signer, addr: SocketAddr, mib: u64
         mib_of(support::peak_rss()),
     );
     row
-}
-
-/// `remaining` bytes as repeated frames of one buffer: no allocation per frame.
-struct Repeat {
-    chunk: Bytes,
-    remaining: u64,
-    known_length: bool,
-}
-
-impl http_body::Body for Repeat {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        if self.remaining == 0 {
-            return Poll::Ready(None);
-        }
-        let n = self.remaining.min(self.chunk.len() as u64) as usize;
-        self.remaining -= n as u64;
-        Poll::Ready(Some(Ok(Frame::data(self.chunk.slice(..n)))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.known_length && self.remaining == 0
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        if self.known_length {
-            SizeHint::with_exact(self.remaining)
-        } else {
-            SizeHint::default()
-        }
-    }
 }
 
 fn get(addr: SocketAddr, path: &str) -> Request<Bytes> {

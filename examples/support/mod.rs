@@ -82,3 +82,40 @@ pub fn peak_rss() -> Option<u64> {
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }
+
+/// `remaining` bytes as frames of one buffer, with or without a declared
+/// length: a large upload with no allocation per frame.
+pub struct Repeat {
+    pub chunk: Bytes,
+    pub remaining: u64,
+    pub known_length: bool,
+}
+
+impl http_body::Body for Repeat {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        if self.remaining == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        let n = self.remaining.min(self.chunk.len() as u64) as usize;
+        self.remaining -= n as u64;
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(self.chunk.slice(..n)))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.known_length && self.remaining == 0
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        if self.known_length {
+            http_body::SizeHint::with_exact(self.remaining)
+        } else {
+            http_body::SizeHint::default()
+        }
+    }
+}
