@@ -11,7 +11,9 @@ use crate::crypto::{Active, Backend};
 ///
 /// The keyed HMAC state (the hashed inner and outer pads) is computed once,
 /// here, and reused for every request. The raw bytes are not kept: they are
-/// wiped as soon as that state exists, and the state itself is wiped on drop.
+/// wiped as soon as that state exists, and the state itself is wiped on drop
+/// (best effort: temporaries the hash library keeps on the stack while
+/// keying are beyond this crate's reach).
 /// `Debug` never shows either.
 ///
 /// ```

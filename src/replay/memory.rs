@@ -11,7 +11,8 @@ use crate::{KeyId, Nonce, StoreError, StoreFuture};
 ///
 /// Entries leave once their request can no longer pass the time check.
 /// The store holds at most `capacity` live entries (default
-/// [`DEFAULT_CAPACITY`](Self::DEFAULT_CAPACITY), about 100 bytes each). When
+/// [`DEFAULT_CAPACITY`](Self::DEFAULT_CAPACITY), about 100 to 250 bytes each
+/// depending on key id and nonce lengths), shared by all keys. When
 /// it is full of entries that have not yet expired it fails closed: `insert`
 /// returns an error, the request is answered 503, and nothing is forgotten
 /// early. Size it to your peak request rate times the replay window.
