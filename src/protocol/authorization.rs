@@ -3,7 +3,7 @@ use std::fmt;
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use http::{HeaderMap, HeaderValue, Method, Uri};
 
-use super::{CanonicalRequest, KeyId, Nonce, SignedHeaders, SCHEME};
+use super::{charset, CanonicalRequest, KeyId, Nonce, SignedHeaders, SCHEME};
 
 /// The longest `Authorization` value accepted, in bytes.
 pub const MAX_AUTHORIZATION_LEN: usize = 2048;
@@ -113,12 +113,52 @@ impl Authorization {
     /// Parses a header value. Scheme and parameter names match
     /// case-insensitively; parameters may come in any order, each exactly once.
     pub fn parse(value: &str) -> Result<Self, ParseError> {
+        Self::parse_bytes(value.as_bytes())
+    }
+
+    /// Parses the header as it arrived on the wire.
+    pub fn from_header(value: &HeaderValue) -> Result<Self, ParseError> {
+        Self::parse_bytes(value.as_bytes())
+    }
+
+    fn parse_bytes(value: &[u8]) -> Result<Self, ParseError> {
         if value.len() > MAX_AUTHORIZATION_LEN {
             return Err(ParseError::TooLong);
         }
-        if !is_visible_ascii(value.as_bytes()) {
+        if let Some(auth) = Self::parse_canonical_form(value) {
+            return Ok(auth);
+        }
+        if !is_visible_ascii(value) {
             return Err(ParseError::NotAscii);
         }
+        let value = std::str::from_utf8(value).map_err(|_| ParseError::NotAscii)?;
+        Self::parse_general(value)
+    }
+
+    /// The exact form every conforming client sends, parsed in one pass
+    /// with no bookkeeping. Whatever this accepts, the general parser accepts
+    /// with the same result; anything else falls through to it, which also
+    /// names the error.
+    fn parse_canonical_form(value: &[u8]) -> Option<Self> {
+        let rest = value.strip_prefix(b"HMAC-SHA256 Key=")?;
+        let (key_id, rest) = take(rest, charset::KEY_ID);
+        let (time, rest) = take(rest.strip_prefix(b", Time=")?, charset::DIGIT);
+        let (nonce, rest) = take(rest.strip_prefix(b", Nonce=")?, charset::NONCE);
+        let (names, rest) = take(
+            rest.strip_prefix(b", SignedHeaders=")?,
+            charset::NAME | charset::SEMICOLON,
+        );
+        let signature = rest.strip_prefix(b", Signature=")?;
+        Some(Self {
+            key_id: KeyId::from_key_id_chars(key_id)?,
+            time: parse_time(time).ok()?,
+            nonce: Nonce::from_nonce_chars(nonce)?,
+            signed_headers: parse_signed_headers(names).ok()?,
+            signature: parse_signature(signature).ok()?,
+        })
+    }
+
+    fn parse_general(value: &str) -> Result<Self, ParseError> {
         let (scheme, params) = value.split_once(' ').ok_or(ParseError::WrongScheme)?;
         if !scheme.eq_ignore_ascii_case(SCHEME) {
             return Err(ParseError::WrongScheme);
@@ -155,7 +195,7 @@ impl Authorization {
                     })?;
                 }
                 4 if name.eq_ignore_ascii_case("Time") => {
-                    set_once(&mut time, "Time", || parse_time(value))?;
+                    set_once(&mut time, "Time", || parse_time(value.as_bytes()))?;
                 }
                 5 if name.eq_ignore_ascii_case("Nonce") => {
                     set_once(&mut nonce, "Nonce", || {
@@ -164,13 +204,13 @@ impl Authorization {
                 }
                 13 if name.eq_ignore_ascii_case("SignedHeaders") => {
                     set_once(&mut signed_headers, "SignedHeaders", || {
-                        SignedHeaders::parse_canonical(value)
-                            .filter(|names| names.len() <= MAX_SIGNED_HEADERS)
-                            .ok_or(ParseError::InvalidSignedHeaders)
+                        parse_signed_headers(value.as_bytes())
                     })?;
                 }
                 9 if name.eq_ignore_ascii_case("Signature") => {
-                    set_once(&mut signature, "Signature", || parse_signature(value))?;
+                    set_once(&mut signature, "Signature", || {
+                        parse_signature(value.as_bytes())
+                    })?;
                 }
                 _ => return Err(ParseError::UnknownParameter),
             }
@@ -183,11 +223,6 @@ impl Authorization {
             signed_headers: signed_headers.ok_or(ParseError::MissingParameter("SignedHeaders"))?,
             signature: signature.ok_or(ParseError::MissingParameter("Signature"))?,
         })
-    }
-
-    /// Parses the header as it arrived on the wire.
-    pub fn from_header(value: &HeaderValue) -> Result<Self, ParseError> {
-        Self::parse(value.to_str().map_err(|_| ParseError::NotAscii)?)
     }
 
     /// The key id.
@@ -270,17 +305,32 @@ fn set_once<T>(
     Ok(())
 }
 
-fn parse_time(value: &str) -> Result<u64, ParseError> {
+/// The leading bytes of `bytes` in `class`, and the rest.
+fn take(bytes: &[u8], class: u8) -> (&[u8], &[u8]) {
+    bytes.split_at(charset::span(bytes, class))
+}
+
+fn parse_signed_headers(value: &[u8]) -> Result<SignedHeaders, ParseError> {
+    SignedHeaders::parse_canonical(value, MAX_SIGNED_HEADERS)
+        .ok_or(ParseError::InvalidSignedHeaders)
+}
+
+/// Canonical decimal: digits only, no leading zero (but `0`), at most `u64::MAX`.
+fn parse_time(value: &[u8]) -> Result<u64, ParseError> {
     let canonical = !value.is_empty()
-        && value.bytes().all(|b| b.is_ascii_digit())
-        && (value == "0" || !value.starts_with('0'));
+        && charset::all_in(value, charset::DIGIT)
+        && (value == b"0" || value[0] != b'0');
     if !canonical {
         return Err(ParseError::InvalidTime);
     }
-    value.parse().map_err(|_| ParseError::InvalidTime)
+    value.iter().try_fold(0u64, |time, &digit| {
+        time.checked_mul(10)
+            .and_then(|time| time.checked_add(u64::from(digit - b'0')))
+            .ok_or(ParseError::InvalidTime)
+    })
 }
 
-fn parse_signature(value: &str) -> Result<[u8; 32], ParseError> {
+fn parse_signature(value: &[u8]) -> Result<[u8; 32], ParseError> {
     if value.len() != SIGNATURE_B64_LEN {
         return Err(ParseError::InvalidSignature);
     }
@@ -318,5 +368,82 @@ impl fmt::Debug for Authorization {
             .field("signed_headers", &self.signed_headers)
             .field("signature", &format_args!("{}…", &signature[..6]))
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the fast path must agree on with the general parser.
+    fn fields(auth: &Authorization) -> (String, u64, String, String, [u8; 32]) {
+        (
+            auth.key_id.to_string(),
+            auth.time,
+            auth.nonce.to_string(),
+            auth.signed_headers.as_str().to_owned(),
+            auth.signature,
+        )
+    }
+
+    /// xorshift64: deterministic, so a failure reproduces.
+    fn next(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
+    #[test]
+    fn the_fast_path_accepts_nothing_the_general_parser_would_not() {
+        let names = [
+            "host",
+            "accept;host;user-agent",
+            "content-type;host;x-a;x-b;x-c;x-d;x-e;x-f;x-g;x-h;x-i;x-j;x-k",
+        ];
+        let bytes: &[u8] = b" ,;=\t-_.~09AZaz+/\x80\x7f";
+        let mut state = 0x9e37_79b9_7f4a_7c15;
+        let mut fast_accepted = 0;
+        for round in 0..20_000 {
+            let header = format!(
+                "HMAC-SHA256 Key={}, Time={}, Nonce={}, SignedHeaders={}, Signature={}",
+                ["7", "k1", "key.2024-01_x~y"][round as usize % 3],
+                1_700_000_000 + round,
+                "AbCdEfGhIjKlMnOpQrStUv",
+                names[round as usize % names.len()],
+                STANDARD.encode([round as u8; 32]),
+            );
+            let mut header = header.into_bytes();
+            // Leave some intact; mutate the rest at one to three places.
+            for _ in 0..(round % 4) {
+                let at = (next(&mut state) % header.len() as u64) as usize;
+                let byte = bytes[(next(&mut state) % bytes.len() as u64) as usize];
+                match next(&mut state) % 3 {
+                    0 => header[at] = byte,
+                    1 => header.insert(at, byte),
+                    _ => {
+                        header.remove(at);
+                    }
+                }
+            }
+            let general = std::str::from_utf8(&header)
+                .ok()
+                .filter(|text| is_visible_ascii(text.as_bytes()))
+                .map(Authorization::parse_general);
+            if let Some(fast) = Authorization::parse_canonical_form(&header) {
+                fast_accepted += 1;
+                let general = general.clone().and_then(Result::ok).unwrap_or_else(|| {
+                    panic!("fast path accepted {:?}", String::from_utf8_lossy(&header))
+                });
+                assert_eq!(fields(&fast), fields(&general));
+            }
+            // And the public entry point agrees with the general parser on errors.
+            let public = Authorization::parse_bytes(&header).map(|auth| fields(&auth));
+            match general {
+                Some(general) => assert_eq!(public, general.map(|auth| fields(&auth))),
+                None => assert_eq!(public.unwrap_err(), ParseError::NotAscii),
+            }
+        }
+        assert!(fast_accepted > 5_000, "{fast_accepted}");
     }
 }

@@ -59,22 +59,24 @@ impl CanonicalRequest {
             prefix.push(b'\n');
         };
         line(SCHEME.as_bytes());
-        line(key_id.as_str().as_bytes());
+        line(key_id.as_bytes());
         line(decimal(time, &mut [0; 20]));
-        line(nonce.as_str().as_bytes());
+        line(nonce.as_bytes());
         line(method.as_str().as_bytes());
         line(match uri.path() {
             "" => b"/",
             path => path.as_bytes(),
         });
         line(uri.query().unwrap_or("").as_bytes());
-        line(signed_headers.as_str().as_bytes());
+        line(signed_headers.as_bytes());
         // Each header line straight into the buffer, no allocation per line.
-        for name in signed_headers.iter() {
-            prefix.extend_from_slice(name.as_str().as_bytes());
+        for name in signed_headers.names() {
+            prefix.extend_from_slice(name);
             prefix.push(b':');
+            // Signed names are lowercase tokens, so each is a valid header name.
+            let name = std::str::from_utf8(name).unwrap_or_default();
             let mut values = headers.get_all(name).iter().peekable();
-            if values.peek().is_none() && name == HOST {
+            if values.peek().is_none() && name == HOST.as_str() {
                 if let Some(authority) = uri.authority() {
                     prefix.extend_from_slice(host_of(authority).as_bytes());
                 }
@@ -107,7 +109,16 @@ impl CanonicalRequest {
     /// compared in constant time. For verifying outside the tower layer.
     pub fn verify(&self, secret: &Secret, body: &BodyDigest, signature: &[u8; 32]) -> bool {
         use subtle::ConstantTimeEq as _;
-        self.signature(secret, body).ct_eq(signature).into()
+        // Compared as four words: the same constant-time guarantee as byte
+        // by byte, with an eighth of `subtle`'s optimization barriers.
+        let words = |bytes: &[u8; 32]| -> [u64; 4] {
+            std::array::from_fn(|i| {
+                u64::from_ne_bytes(bytes[8 * i..8 * i + 8].try_into().expect("8 bytes"))
+            })
+        };
+        words(&self.signature(secret, body))
+            .ct_eq(&words(signature))
+            .into()
     }
 }
 

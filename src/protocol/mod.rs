@@ -7,6 +7,7 @@
 
 mod authorization;
 mod canonical;
+mod charset;
 mod digest;
 mod names;
 

@@ -3,6 +3,8 @@ use std::{fmt, str::FromStr};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use http::HeaderName;
 
+use super::charset;
+
 /// A key identifier: 1 to 64 characters from `A-Za-z0-9._~-`.
 ///
 /// ```
@@ -12,8 +14,9 @@ use http::HeaderName;
 /// assert_eq!(id.as_str(), "7");
 /// assert!("bad key".parse::<KeyId>().is_err());
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct KeyId(Box<str>);
+// Held inline (no allocation per request); the length bound makes that cheap.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyId(Inline<{ KeyId::MAX_LEN }>);
 
 /// The error returned when a string is not a valid [`KeyId`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,14 +41,20 @@ impl KeyId {
 
     /// The key id as a string.
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
     }
 
-    pub(crate) fn is_valid(id: &[u8]) -> bool {
-        (1..=Self::MAX_LEN).contains(&id.len())
-            && id
-                .iter()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'))
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+
+    /// A key id from bytes that [`charset::KEY_ID`] holds, if the length fits.
+    pub(crate) fn from_key_id_chars(id: &[u8]) -> Option<Self> {
+        debug_assert!(charset::all_in(id, charset::KEY_ID));
+        if id.is_empty() {
+            return None;
+        }
+        Inline::from_ascii(id).map(Self)
     }
 }
 
@@ -53,23 +62,41 @@ impl FromStr for KeyId {
     type Err = InvalidKeyId;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if Self::is_valid(s.as_bytes()) {
-            Ok(Self(s.into()))
-        } else {
-            Err(InvalidKeyId(()))
-        }
+        let id = s.as_bytes();
+        charset::all_in(id, charset::KEY_ID)
+            .then(|| Self::from_key_id_chars(id))
+            .flatten()
+            .ok_or(InvalidKeyId(()))
+    }
+}
+
+impl std::hash::Hash for KeyId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl PartialOrd for KeyId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for KeyId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
     }
 }
 
 impl fmt::Display for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.0, f)
+        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
@@ -77,8 +104,8 @@ impl fmt::Debug for KeyId {
 ///
 /// [`Nonce::random`] makes one from 16 random bytes, which is what the
 /// [`Signer`](crate::Signer) does for every request.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Nonce(Box<str>);
+#[derive(Clone, PartialEq, Eq)]
+pub struct Nonce(Inline<{ Nonce::MAX_LEN }>);
 
 /// The error returned when a string is not a valid [`Nonce`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +134,11 @@ impl Nonce {
     pub fn random() -> Self {
         let mut bytes = [0u8; 16];
         getrandom::fill(&mut bytes).expect("the operating system's random source failed");
-        Self(URL_SAFE_NO_PAD.encode(bytes).into())
+        let mut text = [0u8; 22];
+        let written = URL_SAFE_NO_PAD
+            .encode_slice(bytes, &mut text)
+            .expect("16 bytes encode to 22 characters");
+        Self(Inline::from_ascii(&text[..written]).expect("22 characters fit"))
     }
 
     /// Parses a nonce.
@@ -117,14 +148,20 @@ impl Nonce {
 
     /// The nonce as a string.
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
     }
 
-    pub(crate) fn is_valid(nonce: &[u8]) -> bool {
-        (Self::MIN_LEN..=Self::MAX_LEN).contains(&nonce.len())
-            && nonce
-                .iter()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+
+    /// A nonce from bytes that [`charset::NONCE`] holds, if the length fits.
+    pub(crate) fn from_nonce_chars(nonce: &[u8]) -> Option<Self> {
+        debug_assert!(charset::all_in(nonce, charset::NONCE));
+        if nonce.len() < Self::MIN_LEN {
+            return None;
+        }
+        Inline::from_ascii(nonce).map(Self)
     }
 }
 
@@ -132,34 +169,49 @@ impl FromStr for Nonce {
     type Err = InvalidNonce;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if Self::is_valid(s.as_bytes()) {
-            Ok(Self(s.into()))
-        } else {
-            Err(InvalidNonce(()))
-        }
+        let nonce = s.as_bytes();
+        charset::all_in(nonce, charset::NONCE)
+            .then(|| Self::from_nonce_chars(nonce))
+            .flatten()
+            .ok_or(InvalidNonce(()))
+    }
+}
+
+impl std::hash::Hash for Nonce {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
     }
 }
 
 impl fmt::Display for Nonce {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for Nonce {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.0, f)
+        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
 /// The `SignedHeaders` list: lowercase header names, sorted, without duplicates.
+///
+/// Held as its wire form (`host;user-agent`), inline when short, so parsing
+/// a header allocates nothing for a typical request.
 #[derive(Clone, PartialEq, Eq)]
-pub struct SignedHeaders {
-    names: Vec<HeaderName>,
-    joined: Box<str>,
+pub struct SignedHeaders(Joined);
+
+#[derive(Clone, PartialEq, Eq)]
+enum Joined {
+    Inline(Inline<{ SignedHeaders::INLINE_LEN }>),
+    Heap(Box<str>),
 }
 
 impl SignedHeaders {
+    /// Long enough for `accept;content-type;host;user-agent`; longer lists go to the heap.
+    const INLINE_LEN: usize = 46;
+
     /// Builds the list from any names: they are sorted and deduplicated.
     ///
     /// ```
@@ -177,67 +229,111 @@ impl SignedHeaders {
             .iter()
             .map(HeaderName::as_str)
             .collect::<Vec<_>>()
-            .join(";")
-            .into();
-        Self { names, joined }
+            .join(";");
+        Self::from_joined(joined.as_bytes())
     }
 
     /// Parses the wire form, which must already be canonical: lowercase,
-    /// sorted, no duplicates, no empty names.
-    pub(crate) fn parse_canonical(value: &str) -> Option<Self> {
-        let mut names = Vec::new();
-        for name in value.split(';') {
-            let valid = !name.is_empty()
-                && name.bytes().all(|b| {
-                    b.is_ascii_lowercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b)
-                });
-            if !valid {
-                return None;
-            }
-            if names
-                .last()
-                .is_some_and(|last: &HeaderName| last.as_str() >= name)
-            {
-                return None;
-            }
-            names.push(HeaderName::from_bytes(name.as_bytes()).ok()?);
+    /// sorted, no duplicates, no empty names, at most `max_names` of them.
+    pub(crate) fn parse_canonical(value: &[u8], max_names: usize) -> Option<Self> {
+        if !charset::all_in(value, charset::NAME | charset::SEMICOLON) {
+            return None;
         }
-        Some(Self {
-            names,
-            joined: value.into(),
+        let mut previous: Option<&[u8]> = None;
+        let mut count = 0;
+        for name in value.split(|&b| b == b';') {
+            count += 1;
+            if name.is_empty() || count > max_names || previous.is_some_and(|p| p >= name) {
+                return None;
+            }
+            previous = Some(name);
+        }
+        Some(Self::from_joined(value))
+    }
+
+    fn from_joined(joined: &[u8]) -> Self {
+        Self(match Inline::from_ascii(joined) {
+            Some(inline) => Joined::Inline(inline),
+            None => Joined::Heap(String::from_utf8_lossy(joined).into()),
         })
     }
 
     /// The names, in signing order.
-    pub fn iter(&self) -> impl Iterator<Item = &HeaderName> {
-        self.names.iter()
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.as_str().split(';').filter(|name| !name.is_empty())
     }
 
     /// Whether `name` is in the list.
     pub fn contains(&self, name: &HeaderName) -> bool {
-        self.names
-            .binary_search_by(|n| n.as_str().cmp(name.as_str()))
-            .is_ok()
+        self.iter().any(|n| n == name.as_str())
     }
 
     /// How many names the list holds.
     pub fn len(&self) -> usize {
-        self.names.len()
+        self.iter().count()
     }
 
     /// Whether the list is empty.
     pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
+        self.as_str().is_empty()
     }
 
     /// The wire form: the names joined by `;`.
     pub fn as_str(&self) -> &str {
-        &self.joined
+        match &self.0 {
+            Joined::Inline(inline) => inline.as_str(),
+            Joined::Heap(heap) => heap,
+        }
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Joined::Inline(inline) => inline.as_bytes(),
+            Joined::Heap(heap) => heap.as_bytes(),
+        }
+    }
+
+    /// The names as bytes, in signing order, without the UTF-8 checks of [`iter`](Self::iter).
+    pub(crate) fn names(&self) -> impl Iterator<Item = &[u8]> {
+        self.as_bytes()
+            .split(|&b| b == b';')
+            .filter(|name| !name.is_empty())
     }
 }
 
 impl fmt::Debug for SignedHeaders {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.joined, f)
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+/// An ASCII string of at most `N` bytes, stored in place.
+///
+/// Bytes past `len` are always zero, so the derived equality is the
+/// equality of the strings.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Inline<const N: usize> {
+    len: u8,
+    bytes: [u8; N],
+}
+
+impl<const N: usize> Inline<N> {
+    /// `s`, if it fits; the caller has checked that it is ASCII.
+    fn from_ascii(s: &[u8]) -> Option<Self> {
+        let len = u8::try_from(s.len())
+            .ok()
+            .filter(|&len| usize::from(len) <= N)?;
+        let mut bytes = [0; N];
+        bytes[..s.len()].copy_from_slice(s);
+        Some(Self { len, bytes })
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII ever gets in, so this cannot fail.
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
     }
 }
