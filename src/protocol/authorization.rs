@@ -153,7 +153,7 @@ impl Authorization {
             key_id: KeyId::from_key_id_chars(key_id)?,
             time: parse_time(time).ok()?,
             nonce: Nonce::from_nonce_chars(nonce)?,
-            signed_headers: parse_signed_headers(names).ok()?,
+            signed_headers: SignedHeaders::from_name_chars(names, MAX_SIGNED_HEADERS)?,
             signature: parse_signature(signature).ok()?,
         })
     }

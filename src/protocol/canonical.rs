@@ -1,4 +1,8 @@
-use http::{header::HOST, uri::Authority, HeaderMap, Method, Uri};
+use http::{
+    header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, DATE, HOST, USER_AGENT},
+    uri::Authority,
+    HeaderMap, HeaderName, Method, Uri,
+};
 
 use super::{BodyDigest, KeyId, Nonce, SignedHeaders, SCHEME};
 use crate::secret::Secret;
@@ -73,10 +77,14 @@ impl CanonicalRequest {
         for name in signed_headers.names() {
             prefix.extend_from_slice(name);
             prefix.push(b':');
-            // Signed names are lowercase tokens, so each is a valid header name.
-            let name = std::str::from_utf8(name).unwrap_or_default();
-            let mut values = headers.get_all(name).iter().peekable();
-            if values.peek().is_none() && name == HOST.as_str() {
+            let mut values = match common_header(name) {
+                Some(known) => headers.get_all(&known),
+                // Signed names are lowercase tokens, so each is a valid header name.
+                None => headers.get_all(std::str::from_utf8(name).unwrap_or_default()),
+            }
+            .iter()
+            .peekable();
+            if values.peek().is_none() && name == HOST.as_str().as_bytes() {
                 if let Some(authority) = uri.authority() {
                     prefix.extend_from_slice(host_of(authority).as_bytes());
                 }
@@ -120,6 +128,20 @@ impl CanonicalRequest {
             .ct_eq(&words(signature))
             .into()
     }
+}
+
+/// The names most often signed, matched without `http`'s general name
+/// parser: a lookup by a known `HeaderName` skips it.
+fn common_header(name: &[u8]) -> Option<HeaderName> {
+    Some(match name {
+        b"host" => HOST,
+        b"content-type" => CONTENT_TYPE,
+        b"content-length" => CONTENT_LENGTH,
+        b"user-agent" => USER_AGENT,
+        b"accept" => ACCEPT,
+        b"date" => DATE,
+        _ => return None,
+    })
 }
 
 /// `n` in decimal, written into `buf`, without allocating.

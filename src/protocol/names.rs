@@ -199,10 +199,18 @@ impl fmt::Debug for Nonce {
 ///
 /// Held as its wire form (`host;user-agent`), inline when short, so parsing
 /// a header allocates nothing for a typical request.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct SignedHeaders(Joined);
 
-#[derive(Clone, PartialEq, Eq)]
+impl PartialEq for SignedHeaders {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for SignedHeaders {}
+
+#[derive(Clone)]
 enum Joined {
     Inline(Inline<{ SignedHeaders::INLINE_LEN }>),
     Heap(Box<str>),
@@ -239,6 +247,13 @@ impl SignedHeaders {
         if !charset::all_in(value, charset::NAME | charset::SEMICOLON) {
             return None;
         }
+        Self::from_name_chars(value, max_names)
+    }
+
+    /// [`parse_canonical`](Self::parse_canonical) for bytes already known
+    /// to be names and semicolons only.
+    pub(crate) fn from_name_chars(value: &[u8], max_names: usize) -> Option<Self> {
+        debug_assert!(charset::all_in(value, charset::NAME | charset::SEMICOLON));
         let mut previous: Option<&[u8]> = None;
         let mut count = 0;
         for name in value.split(|&b| b == b';') {
