@@ -275,7 +275,9 @@ impl SignedHeaders {
 
     /// The names, in signing order.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.as_str().split(';').filter(|name| !name.is_empty())
+        // Names are ASCII, so the conversion never fails.
+        self.names()
+            .map(|name| std::str::from_utf8(name).unwrap_or_default())
     }
 
     /// Whether `name` is in the list.
@@ -308,7 +310,7 @@ impl SignedHeaders {
         }
     }
 
-    /// The names as bytes, in signing order, without the UTF-8 checks of [`iter`](Self::iter).
+    /// The names as bytes, in signing order.
     pub(crate) fn names(&self) -> impl Iterator<Item = &[u8]> {
         self.as_bytes()
             .split(|&b| b == b';')
