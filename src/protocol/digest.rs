@@ -16,6 +16,19 @@ use crate::crypto::{Active, Backend};
 pub struct BodyDigest([u8; 32]);
 
 impl BodyDigest {
+    /// The digest of an empty body, the body of most `GET`s.
+    ///
+    /// ```
+    /// use tower_hmac::protocol::BodyDigest;
+    ///
+    /// assert_eq!(BodyDigest::EMPTY, BodyDigest::of(b""));
+    /// ```
+    pub const EMPTY: Self = Self([
+        0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9,
+        0x24, 0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52,
+        0xb8, 0x55,
+    ]);
+
     /// The digest of a body held in memory.
     pub fn of(body: &[u8]) -> Self {
         let mut hasher = BodyHasher::new();

@@ -282,7 +282,7 @@ impl SignedHeaders {
 
     /// Whether `name` is in the list.
     pub fn contains(&self, name: &HeaderName) -> bool {
-        self.iter().any(|n| n == name.as_str())
+        self.names().any(|n| n == name.as_str().as_bytes())
     }
 
     /// How many names the list holds.

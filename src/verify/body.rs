@@ -15,8 +15,9 @@ use crate::{
     protocol::{BodyDigest, BodyHasher},
 };
 
-/// A type-erased request body, as the layer keeps it.
-pub(crate) type BoxBody = Pin<Box<dyn Body<Data = Bytes, Error = BoxError> + Send + 'static>>;
+/// The request body as the layer keeps it: type-erased by axum's `Body`,
+/// which takes an axum `Body` as it is instead of boxing it again.
+type InnerBody = axum::body::Body;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The request body as the handler sees it: the client's frames, passed
@@ -30,7 +31,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// after the body said it had ended fails the request as `invalid_signature`.
 pub struct SignedBody {
     // `None` only once dropped.
-    inner: Option<BoxBody>,
+    inner: Option<InnerBody>,
     progress: Option<Progress>,
     shared: Arc<Shared>,
 }
@@ -53,6 +54,8 @@ impl Progress {
     fn finish(self) -> Result<BodyDigest, ErrorCode> {
         match self.declared {
             Some(declared) if declared != self.received => Err(ErrorCode::BodyIncomplete),
+            // Most requests have no body: skip hashing nothing.
+            _ if self.received == 0 => Ok(BodyDigest::EMPTY),
             _ => Ok(self.hasher.finish()),
         }
     }
@@ -60,7 +63,7 @@ impl Progress {
 
 /// The unread rest of a request body and the hash of what was read.
 pub(crate) struct Parked {
-    body: BoxBody,
+    body: InnerBody,
     progress: Progress,
 }
 
@@ -89,12 +92,11 @@ impl SignedBody {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        use http_body_util::BodyExt as _;
         let declared = inner.size_hint().exact();
         // An empty body can be verified before anyone reads it.
         let empty = inner.is_end_stream() || declared == Some(0);
         let mut body = Self {
-            inner: Some(Box::pin(inner.map_err(Into::into))),
+            inner: Some(InnerBody::new(inner)),
             progress: Some(Progress {
                 hasher: BodyHasher::new(),
                 received: 0,
@@ -125,7 +127,9 @@ impl Body for SignedBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
         let inner = this.inner.as_mut().expect("only taken on drop");
-        let frame = ready!(inner.as_mut().poll_frame(cx));
+        // `into_inner`: the handler sees the transport's own error, not axum's wrapper.
+        let frame = ready!(Pin::new(&mut *inner).poll_frame(cx))
+            .map(|frame| frame.map_err(axum::Error::into_inner));
         match &frame {
             Some(Ok(frame)) => {
                 match (frame.data_ref(), this.progress.as_mut()) {
