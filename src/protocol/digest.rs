@@ -52,15 +52,25 @@ impl BodyDigest {
     }
 
     pub(crate) fn hex_bytes(&self) -> [u8; 64] {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut out = [0u8; 64];
         for (pair, byte) in out.chunks_exact_mut(2).zip(self.0) {
-            pair[0] = HEX[usize::from(byte >> 4)];
-            pair[1] = HEX[usize::from(byte & 0x0f)];
+            pair.copy_from_slice(&HEX_PAIRS[usize::from(byte)]);
         }
         out
     }
 }
+
+/// Each byte's two lowercase hex digits: one lookup per byte instead of two.
+static HEX_PAIRS: [[u8; 2]; 256] = {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut table = [[0; 2]; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = [HEX[b >> 4], HEX[b & 0x0f]];
+        b += 1;
+    }
+    table
+};
 
 impl fmt::Debug for BodyDigest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
