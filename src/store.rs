@@ -37,6 +37,14 @@ impl<T> StoreFuture<T> {
     pub fn new(future: impl Future<Output = T> + Send + 'static) -> Self {
         Self(Inner::Pending(Box::pin(future)))
     }
+
+    /// The value, if it was at hand from the start; else the future back.
+    pub(crate) fn into_ready(self) -> Result<T, Self> {
+        match self.0 {
+            Inner::Ready(Some(value)) => Ok(value),
+            inner => Err(Self(inner)),
+        }
+    }
 }
 
 // `T` is only ever moved out, never pinned.

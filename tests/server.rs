@@ -713,6 +713,55 @@ async fn a_key_store_error_is_503_not_unknown_key() {
     assert!(observed.take().is_empty());
 }
 
+/// Answers like `InMemoryKeys`, but only after yielding, as a key store
+/// backed by a database would.
+struct SlowKeyStore(tower_hmac::InMemoryKeys);
+
+impl KeyStore for SlowKeyStore {
+    fn lookup(&self, key_id: &KeyId) -> StoreFuture<Result<Option<Secret>, StoreError>> {
+        let found = self.0.lookup(key_id);
+        StoreFuture::new(async move {
+            tokio::task::yield_now().await;
+            found.await
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_key_store_that_answers_later_verifies_like_one_that_answers_at_once() {
+    let observed = Observed::default();
+    let layer = SignatureLayer::new(SlowKeyStore(keys()));
+    let addr = support::serve(app_with(layer, observed.clone())).await;
+    for (proto, framing) in MATRIX {
+        let body = body_of(70_000);
+        let reply = send_signed(addr, proto, framing, Method::POST, "/upload", body).await;
+        assert_eq!(reply.status, 200, "{proto:?} {framing:?}: {}", reply.text());
+        assert_eq!(reply.text(), r#"{"bytes":70000}"#);
+        let seen = observed.take();
+        assert_eq!(seen[0].len, 70_000);
+        assert_eq!(seen[0].verify, vec![Ok("7".to_owned())]);
+
+        let mut req = request(proto, addr, Method::POST, "/upload", "x");
+        Signer::new(
+            "9".parse().unwrap(),
+            Secret::from_base64(support::SECRET_B64).unwrap(),
+        )
+        .sign(&mut req, b"x")
+        .unwrap();
+        send(addr, proto, framing, req)
+            .await
+            .assert_problem(401, "invalid_signature");
+        // The handler ran against the decoy key, and its verify() failed.
+        let seen = observed.take();
+        assert_eq!(seen.len(), 1);
+        assert!(
+            matches!(seen[0].verify[..], [Err(_)]),
+            "{:?}",
+            seen[0].verify
+        );
+    }
+}
+
 #[tokio::test]
 async fn replay_protection_can_be_turned_off() {
     let observed = Observed::default();

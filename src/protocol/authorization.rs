@@ -459,7 +459,10 @@ mod tests {
             }
         }
         for value in [&b""[..], b"=", &[b'A'; 43], &[b'A'; 45], &[b'='; 44]] {
-            assert_eq!(parse_signature(value).ok().map(|s| s.to_vec()), strict(value));
+            assert_eq!(
+                parse_signature(value).ok().map(|s| s.to_vec()),
+                strict(value)
+            );
         }
     }
 

@@ -46,7 +46,7 @@ pin_project! {
         },
         Lookup {
             lookup: StoreFuture<Result<Option<Secret>, StoreError>>,
-            pending: Option<Pending<S, B>>,
+            pending: Option<Box<Pending<S, B>>>,
         },
         Inner {
             #[pin]
@@ -63,12 +63,13 @@ pin_project! {
     }
 }
 
-struct Pending<S, B> {
-    service: S,
-    request: Request<B>,
-    auth: Authorization,
-    canonical: CanonicalRequest,
-    config: Arc<Config>,
+/// A request that passed the checks, waiting for its key.
+pub(crate) struct Pending<S, B> {
+    pub(crate) service: S,
+    pub(crate) request: Request<B>,
+    pub(crate) auth: Authorization,
+    pub(crate) canonical: CanonicalRequest,
+    pub(crate) config: Arc<Config>,
 }
 
 impl<S, B> ResponseFuture<S, B>
@@ -82,28 +83,84 @@ where
         }
     }
 
+    /// Waits for the key store, then runs the handler.
     pub(crate) fn lookup(
         lookup: StoreFuture<Result<Option<Secret>, StoreError>>,
-        service: S,
-        request: Request<B>,
-        auth: Authorization,
-        canonical: CanonicalRequest,
-        config: Arc<Config>,
+        pending: Pending<S, B>,
         report: Report,
     ) -> Self {
         Self {
             report,
             state: State::Lookup {
                 lookup,
-                pending: Some(Pending {
-                    service,
-                    request,
-                    auth,
-                    canonical,
-                    config,
-                }),
+                // Boxed: only slow key stores get here, and the future stays small.
+                pending: Some(Box::new(pending)),
             },
         }
+    }
+}
+
+impl<S, B> ResponseFuture<S, B>
+where
+    S: Service<Request<SignedBody>>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    /// Runs the handler at once, with the key the store had at hand.
+    pub(crate) fn found(
+        found: Result<Option<Secret>, StoreError>,
+        pending: Pending<S, B>,
+        report: Report,
+    ) -> Self {
+        Self {
+            state: pending.start(found),
+            report,
+        }
+    }
+}
+
+impl<S, B> Pending<S, B>
+where
+    S: Service<Request<SignedBody>>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    /// With the key store's answer: hand the request to the handler.
+    fn start(self, found: Result<Option<Secret>, StoreError>) -> State<S, B> {
+        let Self {
+            mut service,
+            request,
+            auth,
+            canonical,
+            config,
+        } = self;
+        let (secret, known_key) = match found {
+            Ok(Some(secret)) => (secret, true),
+            // Carry on with a decoy that matches nothing: an unknown
+            // key must behave exactly like a wrong signature, or key
+            // ids could be probed by timing or by `100 Continue`.
+            Ok(None) => (config.decoy.clone(), false),
+            Err(error) => {
+                tracing::error!(key_id = %auth.key_id(), %error, "tower-hmac: key store failed");
+                return State::Rejected {
+                    code: ErrorCode::KeyStoreUnavailable,
+                };
+            }
+        };
+        let limits = Limits {
+            nonces: config.nonces.clone(),
+            deadline: auth
+                .time()
+                .saturating_add(config.max_skew)
+                .saturating_add(config.max_request_duration),
+            unread_limit: config.max_unread_body,
+        };
+        let shared = Shared::new(auth, canonical, secret, known_key, limits);
+        let (mut parts, body) = request.into_parts();
+        parts.extensions.insert(Verifier::new(shared.clone()));
+        let body = SignedBody::new(body, shared.clone());
+        let future = service.call(Request::from_parts(parts, body));
+        State::Inner { future, shared }
     }
 }
 
@@ -128,41 +185,8 @@ where
                 }
                 StateProj::Lookup { lookup, pending } => {
                     let found = ready!(Pin::new(lookup).poll(cx));
-                    let Pending {
-                        mut service,
-                        request,
-                        auth,
-                        canonical,
-                        config,
-                    } = pending.take().expect("polled after completion");
-                    let (secret, known_key) = match found {
-                        Ok(Some(secret)) => (secret, true),
-                        // Carry on with a decoy that matches nothing: an unknown
-                        // key must behave exactly like a wrong signature, or key
-                        // ids could be probed by timing or by `100 Continue`.
-                        Ok(None) => (config.decoy.clone(), false),
-                        Err(error) => {
-                            tracing::error!(key_id = %auth.key_id(), %error, "tower-hmac: key store failed");
-                            state.set(State::Rejected {
-                                code: ErrorCode::KeyStoreUnavailable,
-                            });
-                            continue;
-                        }
-                    };
-                    let limits = Limits {
-                        nonces: config.nonces.clone(),
-                        deadline: auth
-                            .time()
-                            .saturating_add(config.max_skew)
-                            .saturating_add(config.max_request_duration),
-                        unread_limit: config.max_unread_body,
-                    };
-                    let shared = Shared::new(auth, canonical, secret, known_key, limits);
-                    let (mut parts, body) = request.into_parts();
-                    parts.extensions.insert(Verifier::new(shared.clone()));
-                    let body = SignedBody::new(body, shared.clone());
-                    let future = service.call(Request::from_parts(parts, body));
-                    state.set(State::Inner { future, shared });
+                    let pending = pending.take().expect("polled after completion");
+                    state.set(pending.start(found));
                 }
                 StateProj::Inner { future, shared } => {
                     let response = ready!(future.poll(cx))?;

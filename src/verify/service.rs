@@ -10,7 +10,7 @@ use http::{
 };
 use tower_service::Service;
 
-use super::{layer::Config, ResponseBody, ResponseFuture, SignedBody};
+use super::{future::Pending, layer::Config, ResponseBody, ResponseFuture, SignedBody};
 use crate::{
     error::ErrorCode,
     observe::Report,
@@ -81,16 +81,18 @@ where
         let lookup = self.config.keys.lookup(auth.key_id());
         // The ready service goes to this request; the clone waits for the next.
         let clone = self.inner.clone();
-        let ready = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture::lookup(
-            lookup,
-            ready,
+        let pending = Pending {
+            service: std::mem::replace(&mut self.inner, clone),
             request,
             auth,
             canonical,
-            self.config.clone(),
-            report,
-        )
+            config: self.config.clone(),
+        };
+        // An in-memory key store answers at once: no need to wait for it.
+        match lookup.into_ready() {
+            Ok(found) => ResponseFuture::found(found, pending, report),
+            Err(lookup) => ResponseFuture::lookup(lookup, pending, report),
+        }
     }
 }
 
