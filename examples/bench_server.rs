@@ -4,6 +4,7 @@
 //! bench_server serve --mode signed|buffered|unsigned [--listen ADDR] [--no-replay] [--threads N]
 //! bench_server sign-requests --url URL --count N --out FILE   # for wrk's Lua script
 //! bench_server upload --url URL --bytes N [--requests K]      # prints one JSON line
+//! bench_server repeat --what bare|verify --count N            # for scripts/instructions.sh
 //! ```
 //!
 //! Modes, all with the same routes (`GET /items/{id}`, `POST /upload`):
@@ -62,6 +63,7 @@ fn main() {
         "serve" => runtime.block_on(serve(&opts)),
         "sign-requests" => sign_requests(&opts),
         "upload" => runtime.block_on(upload(&opts)),
+        "repeat" => repeat(&opts),
         _ => usage(),
     }
 }
@@ -158,6 +160,66 @@ async fn buffered(State(key): State<Arc<(KeyId, Secret)>>, request: Request) -> 
         ITEM.into_response()
     } else {
         Json(serde_json::json!({ "bytes": body.len() })).into_response()
+    }
+}
+
+// ---------------------------------------------------------------- instruction counts
+
+/// Runs one per-request step `count` times, for an instruction counter
+/// (`scripts/instructions.sh` runs it under callgrind, where the count does
+/// not depend on what else the machine is doing). On the signed GET of
+/// `benches/hashing.rs`: `bare` is the HMAC of its string-to-sign with the
+/// keyed state precomputed, `verify` parses its header, builds the
+/// string-to-sign and verifies it.
+fn repeat(opts: &Opts) {
+    use http::header::{ACCEPT, HOST, USER_AGENT};
+    use std::hint::black_box;
+
+    let what = opts.get("--what").unwrap_or_else(|| usage());
+    let count: u64 = parse(opts.get("--count").unwrap_or_else(|| usage()));
+    let (key_id, secret) = support::demo_key();
+    let mut request = http::Request::get("http://bench.local/items/42?fields=name,price")
+        .header(HOST, "bench.local")
+        .header(USER_AGENT, "bench/1.0")
+        .header(ACCEPT, "application/json")
+        .body(())
+        .expect("a valid request");
+    Signer::new(key_id, secret.clone())
+        .sign_header(USER_AGENT)
+        .sign_header(ACCEPT)
+        .sign_with_digest(&mut request, &BodyDigest::EMPTY)
+        .expect("the request can be signed");
+    let empty = BodyDigest::EMPTY;
+    match what {
+        "bare" => {
+            use base64::Engine as _;
+            use hmac::{KeyInit as _, Mac as _};
+            let auth = Authorization::from_header(&request.headers()[AUTHORIZATION])
+                .expect("a valid header");
+            let string_to_sign = auth
+                .canonical_request(request.method(), request.uri(), request.headers())
+                .string_to_sign(&empty);
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(support::DEMO_SECRET_B64)
+                .expect("base64");
+            let keyed = hmac::Hmac::<sha2::Sha256>::new_from_slice(&raw).expect("any length");
+            for _ in 0..count {
+                let mut mac = keyed.clone();
+                mac.update(black_box(&string_to_sign));
+                black_box(mac.finalize().into_bytes());
+            }
+        }
+        "verify" => {
+            for _ in 0..count {
+                let request = black_box(&request);
+                let auth = Authorization::from_header(&request.headers()[AUTHORIZATION])
+                    .expect("a valid header");
+                let canonical =
+                    auth.canonical_request(request.method(), request.uri(), request.headers());
+                assert!(canonical.verify(&secret, &empty, auth.signature()));
+            }
+        }
+        _ => usage(),
     }
 }
 
@@ -279,7 +341,8 @@ fn usage() -> ! {
     eprintln!(
         "usage: bench_server serve --mode signed|buffered|unsigned [--listen ADDR] [--no-replay] [--nonce-capacity N] [--threads N]\n\
          \x20      bench_server sign-requests --url URL --count N --out FILE\n\
-         \x20      bench_server upload --url URL --bytes N [--requests K]"
+         \x20      bench_server upload --url URL --bytes N [--requests K]\n\
+         \x20      bench_server repeat --what bare|verify --count N"
     );
     std::process::exit(2)
 }

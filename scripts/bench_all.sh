@@ -4,8 +4,11 @@
 #   scripts/bench_all.sh [RUNS]     (default 3 criterion runs; the e2e part once)
 #
 # The criterion benches run RUNS times and the report takes medians, since a
-# shared machine drifts between benchmarks. Set PEER_FEATURES= to leave
-# aws-lc-rs out of the backend comparison. Needs wrk for scripts/e2e.sh.
+# shared machine drifts between benchmarks. Each run also times the
+# per-request figures with `sha2`'s portable code (a CPU without SHA
+# extensions), built into a second target directory. Set PEER_FEATURES= to
+# leave aws-lc-rs out of the backend comparison. Needs wrk for
+# scripts/e2e.sh and valgrind for scripts/instructions.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +16,7 @@ RUNS=${1:-3}
 PEER_FEATURES=${PEER_FEATURES---features aws-lc}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 case $CARGO_TARGET_DIR in /*) ;; *) CARGO_TARGET_DIR=$PWD/$CARGO_TARGET_DIR ;; esac
+PORTABLE_TARGET_DIR=${PORTABLE_TARGET_DIR:-$CARGO_TARGET_DIR-portable}
 
 python3 scripts/bench_report.py --reset
 for _ in $(seq "$RUNS"); do
@@ -21,7 +25,11 @@ for _ in $(seq "$RUNS"); do
   # shellcheck disable=SC2086
   (cd benches/peers && cargo bench $PEER_FEATURES)
   python3 scripts/bench_report.py --collect sha256,hmac,verify_get
+  RUSTFLAGS='--cfg sha2_backend="soft"' CARGO_TARGET_DIR=$PORTABLE_TARGET_DIR \
+    cargo bench --bench hashing -- 'per_request/(bare_hmac|parse_canonicalize_verify|step_)'
+  CARGO_TARGET_DIR=$PORTABLE_TARGET_DIR python3 scripts/bench_report.py --collect per_request --prefix portable
 done
+scripts/instructions.sh
 scripts/e2e.sh
 python3 scripts/bench_report.py >/dev/null
 echo "BENCHMARKS.md and benches/results/ updated"

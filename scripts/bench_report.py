@@ -2,16 +2,18 @@
 """Fills BENCHMARKS.md from the latest runs (standard library only).
 
     python3 scripts/bench_report.py --reset     # forget earlier criterion runs
-    python3 scripts/bench_report.py --collect GROUP,...  # after each `cargo bench`
+    python3 scripts/bench_report.py --collect GROUP,... [--prefix P]  # after each `cargo bench`
     python3 scripts/bench_report.py             # tables, plot, BENCHMARKS.md
 
 `--collect` appends criterion's latest estimates (`$CARGO_TARGET_DIR/criterion`,
 default `target/criterion`) for the `hashing` and `peers` benches to
 `benches/results/criterion-runs.jsonl`, so that several runs can be kept
-(the machine is shared and noisy). The report takes, for every figure, the
+(the machine is shared and noisy); `--prefix portable` files them as
+`portable:GROUP/...`, for the runs built with `sha2`'s portable code. The report takes, for every figure, the
 median over the runs, and for every ratio the median of the per-run ratios
 with their range. It also reads the end-to-end results of `scripts/e2e.sh`
-(`benches/results/e2e.jsonl`), draws `benches/results/throughput.svg`
+(`benches/results/e2e.jsonl`), the instruction counts of
+`scripts/instructions.sh` (`benches/results/instructions.json`), draws `benches/results/throughput.svg`
 (upload throughput against body size) and rewrites the part of BENCHMARKS.md
 between the `results:begin` and `results:end` markers.
 """
@@ -28,6 +30,7 @@ RESULTS = ROOT / "benches" / "results"
 CRITERION = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "criterion"
 RUNS = RESULTS / "criterion-runs.jsonl"
 E2E = RESULTS / "e2e.jsonl"
+INSTRUCTIONS = RESULTS / "instructions.json"
 SVG = RESULTS / "throughput.svg"
 DOC = ROOT / "BENCHMARKS.md"
 
@@ -176,6 +179,26 @@ def criterion_tables(f):
                     f"| {label} | {fmt_ns(get(f'per_request/{step}'))} "
                     f"| {fmt_ratio(f.ratio(f'per_request/{step}', 'per_request/bare_hmac'))} |"
                 )
+        portable_bare = get("portable:per_request/bare_hmac")
+        portable_full = get("portable:per_request/parse_canonicalize_verify")
+        if portable_bare and portable_full:
+            r = f.ratio(
+                "portable:per_request/parse_canonicalize_verify", "portable:per_request/bare_hmac"
+            )
+            out += [
+                f"| bare HMAC, `sha2`'s portable code (no SHA-NI, the issue's premise) "
+                f"| {fmt_ns(portable_bare)} | 1.00 |",
+                f"| **parse + build + verify, portable code** (target ≤ 1.3×: "
+                f"{'met' if r[0] <= 1.3 else 'missed'}) | {fmt_ns(portable_full)} | **{fmt_ratio(r)}** |",
+            ]
+        if INSTRUCTIONS.exists():
+            counts = json.loads(INSTRUCTIONS.read_text())
+            bare_i, full_i = counts["bare_hmac"], counts["parse_canonicalize_verify"]
+            out.append(
+                f"| instructions per request (callgrind, portable code; "
+                f"`scripts/instructions.sh`): bare HMAC {bare_i:,}, parse + build + verify {full_i:,} "
+                f"| — | **{full_i / bare_i:.2f}** |"
+            )
         for step, label in (
             ("unsigned_router_get", "the same axum router unsigned, in-process round trip"),
             ("signature_layer_get", "SignatureLayer round trip, replay protection off"),
@@ -401,8 +424,11 @@ def main():
         # `--collect streaming,per_request`: only these criterion groups (one bench binary's).
         at = args.index("--collect")
         groups = args[at + 1].split(",") if at + 1 < len(args) else None
+        prefix = args[args.index("--prefix") + 1] + ":" if "--prefix" in args else ""
         latest = {
-            k: v for k, v in latest_criterion().items() if groups is None or k.split("/")[0] in groups
+            prefix + k: v
+            for k, v in latest_criterion().items()
+            if groups is None or k.split("/")[0] in groups
         }
         with RUNS.open("a") as runs:
             runs.write(json.dumps(latest, sort_keys=True) + "\n")

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Instructions per request, counted by callgrind: the per-request figure
+# that does not move with the machine's load.
+#
+#   scripts/instructions.sh [OUT]    (default benches/results/instructions.json)
+#
+# Each step runs 1 and 1+N times under `valgrind --tool=callgrind`; the
+# difference over N is its count per request. Valgrind does not report
+# SHA-NI to the program, so `sha2` runs its portable code here: the counts
+# are those of a CPU without SHA extensions. Needs valgrind
+# (apt-get install -y valgrind).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OUT=${1:-benches/results/instructions.json}
+N=${N:-20000}
+TARGET=${CARGO_TARGET_DIR:-target}
+command -v valgrind >/dev/null || { echo "valgrind is needed: apt-get install -y valgrind" >&2; exit 1; }
+cargo build --release --example bench_server
+BIN="$TARGET/release/examples/bench_server"
+
+count() { # what, repetitions -> instructions of the whole run
+  valgrind --tool=callgrind --callgrind-out-file=/dev/null "$BIN" repeat --what "$1" --count "$2" 2>&1 |
+    sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+}
+per_request() { # what
+  local once many
+  once=$(count "$1" 1)
+  many=$(count "$1" $((N + 1)))
+  echo $(((many - once) / N))
+}
+bare=$(per_request bare)
+verify=$(per_request verify)
+mkdir -p "$(dirname "$OUT")"
+printf '{"bare_hmac": %s, "parse_canonicalize_verify": %s, "repetitions": %s, "valgrind": "%s"}\n' \
+  "$bare" "$verify" "$N" "$(valgrind --version)" >"$OUT"
+cat "$OUT"
