@@ -11,25 +11,13 @@ use http::{header, HeaderValue, Method, StatusCode};
 use http_body::Frame;
 use http_body_util::BodyExt;
 use support::{
-    app::{app_with, keys, Observed},
+    app::{app_with, keys, read_all_then_verify, Observed},
     request, send, signed, signer, Client, Framing, Proto, ScriptedBody, TestBody, MATRIX,
 };
 use tower::ServiceExt;
 use tower_hmac::{
     protocol::BodyDigest, Nonce, SignatureLayer, VerifiedResponse, Verifier, VerifyError,
 };
-
-async fn read_all_then_verify(
-    verifier: Verifier,
-    body: Body,
-) -> Result<VerifiedResponse, VerifyError> {
-    let bytes = body
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .unwrap_or_default();
-    Ok(verifier.verify().await?.respond(bytes))
-}
 
 fn liar_app() -> Router {
     Router::new()

@@ -2,6 +2,8 @@
 //! by an independent Python implementation of `docs/PROTOCOL.md`, checked in
 //! both directions: our signer reproduces them, and our server accepts them.
 
+mod support;
+
 use std::time::Duration;
 
 use axum::{body::Body, routing::any, Router};
@@ -10,10 +12,11 @@ use bytes::Bytes;
 use http::{header, HeaderName, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde::Deserialize;
+use support::app::read_all_then_verify;
 use tower::ServiceExt;
 use tower_hmac::{
     protocol::{Authorization, BodyDigest},
-    InMemoryKeys, Secret, SignatureLayer, Signer, VerifiedResponse, Verifier, VerifyError,
+    InMemoryKeys, Secret, SignatureLayer, Signer,
 };
 
 #[derive(Deserialize)]
@@ -107,15 +110,6 @@ fn every_vector_parses_and_prints_back_unchanged() {
     }
 }
 
-async fn verify_body(verifier: Verifier, body: Body) -> Result<VerifiedResponse, VerifyError> {
-    let bytes = body
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .unwrap_or_default();
-    Ok(verifier.verify().await?.respond(bytes))
-}
-
 fn server_for(vector: &Vector) -> Router {
     let keys = InMemoryKeys::new().with_key(
         vector.key_id.parse().unwrap(),
@@ -124,8 +118,8 @@ fn server_for(vector: &Vector) -> Router {
     // The vectors are dated; a century of skew lets their fixed times through.
     let layer = SignatureLayer::new(keys).max_clock_skew(Duration::from_secs(100 * 365 * 86_400));
     Router::new()
-        .route("/", any(verify_body))
-        .route("/{*path}", any(verify_body))
+        .route("/", any(read_all_then_verify))
+        .route("/{*path}", any(read_all_then_verify))
         .route_layer(layer)
 }
 

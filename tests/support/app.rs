@@ -306,3 +306,17 @@ async fn needs_n(
 ) -> Result<VerifiedResponse, VerifyError> {
     Ok(verifier.verify().await?.respond(format!("n={n}")))
 }
+
+/// Reads the whole body, then verifies it and answers with it: the plainest
+/// handler there is.
+pub async fn read_all_then_verify(
+    verifier: Verifier,
+    body: Body,
+) -> Result<VerifiedResponse, VerifyError> {
+    let bytes = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    Ok(verifier.verify().await?.respond(bytes))
+}
