@@ -5,8 +5,8 @@
 #
 # The criterion benches run RUNS times and the report takes medians, since a
 # shared machine drifts between benchmarks. Each run also times the
-# per-request figures with `sha2`'s portable code (a CPU without SHA
-# extensions), built into a second target directory. Set PEER_FEATURES= to
+# per-request figures and the SHA-256 backends as a CPU without SHA
+# extensions runs them, built into a second target directory. Set PEER_FEATURES= to
 # leave aws-lc-rs out of the backend comparison. Needs wrk for
 # scripts/e2e.sh and valgrind for scripts/instructions.sh.
 set -euo pipefail
@@ -27,7 +27,12 @@ for _ in $(seq "$RUNS"); do
   python3 scripts/bench_report.py --collect sha256,hmac,verify_get
   RUSTFLAGS='--cfg sha2_backend="soft"' CARGO_TARGET_DIR=$PORTABLE_TARGET_DIR \
     cargo bench --bench hashing -- 'per_request/(bare_hmac|parse_canonicalize_verify|step_)'
-  CARGO_TARGET_DIR=$PORTABLE_TARGET_DIR python3 scripts/bench_report.py --collect per_request --prefix portable
+  # The backends as a CPU without SHA extensions runs them: sha2's portable
+  # code, and AWS-LC with SHA-NI masked (its OPENSSL_ia32cap override).
+  # shellcheck disable=SC2086
+  (cd benches/peers && RUSTFLAGS='--cfg sha2_backend="soft"' OPENSSL_ia32cap='~0x0:~0x20000000' \
+    CARGO_TARGET_DIR=$PORTABLE_TARGET_DIR cargo bench $PEER_FEATURES -- 'sha256/(sha2|aws_lc_rs)|hmac/(sha2_hmac|aws_lc_rs)')
+  CARGO_TARGET_DIR=$PORTABLE_TARGET_DIR python3 scripts/bench_report.py --collect per_request,sha256,hmac --prefix portable
 done
 scripts/instructions.sh
 scripts/e2e.sh

@@ -48,6 +48,10 @@
 //! - [`error`]: the problem codes every refusal carries.
 //! - [`observe`]: the per-request span, outcome hook and counters.
 //! - `handshake` (feature `handshake`): the HMAC challenge-response handshake for raw connections, interoperable with Python's `multiprocessing.connection`.
+//!
+//! Feature `ring` hashes request bodies with `ring`'s SHA-256 instead of
+//! `sha2`'s: about 1.5× as fast on a CPU without SHA extensions, the same
+//! with them. Nothing else changes.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 

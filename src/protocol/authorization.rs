@@ -141,13 +141,13 @@ impl Authorization {
     /// names the error.
     fn parse_canonical_form(value: &[u8]) -> Option<Self> {
         let rest = value.strip_prefix(b"HMAC-SHA256 Key=")?;
-        let (key_id, rest) = take(rest, charset::KEY_ID);
-        let (time, rest) = take(rest.strip_prefix(b", Time=")?, charset::DIGIT);
-        let (nonce, rest) = take(rest.strip_prefix(b", Nonce=")?, charset::NONCE);
-        let (names, rest) = take(
+        let (key_id, rest) = field(rest, charset::KEY_ID)?;
+        let (time, rest) = field(rest.strip_prefix(b", Time=")?, charset::DIGIT)?;
+        let (nonce, rest) = field(rest.strip_prefix(b", Nonce=")?, charset::NONCE)?;
+        let (names, rest) = field(
             rest.strip_prefix(b", SignedHeaders=")?,
             charset::NAME | charset::SEMICOLON,
-        );
+        )?;
         let signature = rest.strip_prefix(b", Signature=")?;
         Some(Self {
             key_id: KeyId::from_key_id_chars(key_id)?,
@@ -305,9 +305,11 @@ fn set_once<T>(
     Ok(())
 }
 
-/// The leading bytes of `bytes` in `class`, and the rest.
-fn take(bytes: &[u8], class: u8) -> (&[u8], &[u8]) {
-    bytes.split_at(charset::span(bytes, class))
+/// The bytes before the first `,`, if all are in `class`, and the rest
+/// from the `,` on. (No class holds `,`, so this is the leading span.)
+fn field(bytes: &[u8], class: u8) -> Option<(&[u8], &[u8])> {
+    let (field, rest) = bytes.split_at(charset::find(bytes, b',')?);
+    charset::all_in(field, class).then_some((field, rest))
 }
 
 fn parse_signed_headers(value: &[u8]) -> Result<SignedHeaders, ParseError> {
@@ -323,11 +325,31 @@ fn parse_time(value: &[u8]) -> Result<u64, ParseError> {
     if !canonical {
         return Err(ParseError::InvalidTime);
     }
+    // Up to 19 digits cannot overflow: eight at a time after the leading ones.
+    if value.len() <= 19 {
+        let (head, tail) = value.split_at(value.len() % 8);
+        let head = head
+            .iter()
+            .fold(0, |time, &digit| time * 10 + u64::from(digit - b'0'));
+        return Ok(tail.chunks_exact(8).fold(head, |time, eight| {
+            time * 100_000_000 + eight_digits(eight.try_into().expect("8 bytes"))
+        }));
+    }
     value.iter().try_fold(0u64, |time, &digit| {
         time.checked_mul(10)
             .and_then(|time| time.checked_add(u64::from(digit - b'0')))
             .ok_or(ParseError::InvalidTime)
     })
+}
+
+/// The value of eight ASCII digits, combined in pairs, then fours, then the
+/// whole, with three multiplications in place of eight.
+fn eight_digits(digits: [u8; 8]) -> u64 {
+    // Little-endian: the first (most significant) digit is the lowest byte.
+    let x = u64::from_le_bytes(digits) - u64::from_ne_bytes([b'0'; 8]);
+    let x = (x & 0x000f_000f_000f_000f) * 10 + ((x >> 8) & 0x000f_000f_000f_000f);
+    let x = (x & 0x0000_00ff_0000_00ff) * 100 + ((x >> 16) & 0x0000_00ff_0000_00ff);
+    (x & 0x0000_0000_0000_ffff) * 10_000 + ((x >> 32) & 0x0000_0000_0000_ffff)
 }
 
 fn parse_signature(value: &[u8]) -> Result<[u8; 32], ParseError> {
@@ -462,6 +484,50 @@ mod tests {
             assert_eq!(
                 parse_signature(value).ok().map(|s| s.to_vec()),
                 strict(value)
+            );
+        }
+    }
+
+    #[test]
+    fn times_parse_as_the_standard_library_parses_them() {
+        let mut state = 0x71e_u64;
+        let mut values: Vec<String> = (0..=20)
+            .flat_map(|digits| {
+                let all_nines = "9".repeat(digits);
+                let power = format!("1{}", "0".repeat(digits));
+                [all_nines, power]
+            })
+            .collect();
+        values.extend((0..2000).map(|_| (next(&mut state) >> (next(&mut state) % 64)).to_string()));
+        values.extend(
+            [
+                "18446744073709551615",
+                "18446744073709551616",
+                "99999999999999999999",
+            ]
+            .map(String::from),
+        );
+        for value in values {
+            let expected = value
+                .parse::<u64>()
+                .ok()
+                .filter(|_| value.len() == 1 || !value.starts_with('0'));
+            assert_eq!(parse_time(value.as_bytes()).ok(), expected, "{value}");
+        }
+        for bad in [
+            "",
+            "01",
+            "1a",
+            "12345678x",
+            "123456789012345678a",
+            "-1",
+            "+1",
+            "1 ",
+        ] {
+            assert_eq!(
+                parse_time(bad.as_bytes()),
+                Err(ParseError::InvalidTime),
+                "{bad}"
             );
         }
     }

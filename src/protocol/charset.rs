@@ -62,17 +62,35 @@ const fn classes() -> [u8; 256] {
     table
 }
 
-/// How many leading bytes of `bytes` are in `class`.
-pub(crate) fn span(bytes: &[u8], class: u8) -> usize {
+/// Whether every byte of `bytes` is in `class`. No early exit: a branch per
+/// byte costs more than finishing the short scan.
+pub(crate) fn all_in(bytes: &[u8], class: u8) -> bool {
     bytes
         .iter()
-        .position(|&b| CLASSES[usize::from(b)] & class == 0)
-        .unwrap_or(bytes.len())
+        .fold(true, |ok, &b| ok & (CLASSES[usize::from(b)] & class != 0))
 }
 
-/// Whether every byte of `bytes` is in `class`.
-pub(crate) fn all_in(bytes: &[u8], class: u8) -> bool {
-    span(bytes, class) == bytes.len()
+/// The index of the first `needle` in `bytes`, looked for eight bytes at a time.
+pub(crate) fn find(bytes: &[u8], needle: u8) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let mut words = bytes.chunks_exact(8);
+    let mut start = 0;
+    for word in words.by_ref() {
+        let x = u64::from_le_bytes(word.try_into().expect("8 bytes")) ^ (ONES * u64::from(needle));
+        // The lowest set high bit marks the first zero byte of `x`, exactly:
+        // borrows only carry towards higher bytes.
+        let zeros = x.wrapping_sub(ONES) & !x & HIGHS;
+        if zeros != 0 {
+            return Some(start + zeros.trailing_zeros() as usize / 8);
+        }
+        start += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|&b| b == needle)
+        .map(|i| start + i)
 }
 
 #[cfg(test)]
@@ -91,6 +109,27 @@ mod tests {
             assert_eq!(all_in(&[b], NAME), name, "{b}");
             assert_eq!(all_in(&[b], SEMICOLON), b == b';', "{b}");
             assert_eq!(all_in(&[b], DIGIT), b.is_ascii_digit(), "{b}");
+        }
+    }
+
+    #[test]
+    fn find_matches_position_at_every_offset_and_length() {
+        for len in 0..40 {
+            for at in 0..=len {
+                // Neighbours one above and one below the needle, to trip a
+                // carry or borrow that leaks between bytes.
+                let mut bytes: Vec<u8> = (0..len).map(|i| [b'+', b'-'][i % 2]).collect();
+                if at < len {
+                    bytes[at] = b',';
+                    bytes.extend_from_slice(b",,");
+                }
+                let expected = bytes.iter().position(|&b| b == b',');
+                assert_eq!(find(&bytes, b','), expected, "{len} {at}");
+            }
+        }
+        for needle in 0..=255u8 {
+            let bytes: Vec<u8> = (0..=255u8).rev().collect();
+            assert_eq!(find(&bytes, needle), Some(usize::from(255 - needle)));
         }
     }
 }

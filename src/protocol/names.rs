@@ -258,7 +258,7 @@ impl SignedHeaders {
         let mut count = 0;
         for name in value.split(|&b| b == b';') {
             count += 1;
-            if name.is_empty() || count > max_names || previous.is_some_and(|p| p >= name) {
+            if name.is_empty() || count > max_names || previous.is_some_and(|p| !before(p, name)) {
                 return None;
             }
             previous = Some(name);
@@ -324,6 +324,15 @@ impl fmt::Debug for SignedHeaders {
     }
 }
 
+/// Whether `a` sorts strictly before `b`. Names usually differ in their
+/// first byte, where this loop ends; `<` on slices calls `memcmp`.
+fn before(a: &[u8], b: &[u8]) -> bool {
+    match a.iter().zip(b).find(|(x, y)| x != y) {
+        Some((x, y)) => x < y,
+        None => a.len() < b.len(),
+    }
+}
+
 /// An ASCII string of at most `N` bytes, stored in place.
 ///
 /// Bytes past `len` are always zero, so the derived equality is the
@@ -352,5 +361,20 @@ impl<const N: usize> Inline<N> {
 
     fn as_bytes(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn before_orders_as_slices_do() {
+        let names: [&[u8]; 9] = [
+            b"", b"a", b"ab", b"abc", b"abd", b"b", b"host", b"hosts", b"x-a",
+        ];
+        for a in names {
+            for b in names {
+                assert_eq!(super::before(a, b), a < b, "{a:?} {b:?}");
+            }
+        }
     }
 }

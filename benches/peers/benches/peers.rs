@@ -2,7 +2,12 @@
 //! `cd benches/peers && cargo bench` (add `--features aws-lc` for aws-lc-rs).
 //!
 //! - `sha256`: SHA-256 backends over the same 64 KiB frames (RustCrypto
-//!   `sha2`, tower-hmac's default, against `ring` and optionally `aws-lc-rs`).
+//!   `sha2`, tower-hmac's default, against `ring`, tower-hmac's own
+//!   `BodyHasher` built with its `ring` feature, and optionally `aws-lc-rs`),
+//!   plus the two `ring` kernels a CPU without SHA extensions runs, called
+//!   directly (`ring` picks SHA-NI wherever the CPU has it, with no override).
+//!   `scripts/bench_all.sh` runs this group a second time with `sha2`'s
+//!   portable code and AWS-LC's SHA-NI masked (`OPENSSL_ia32cap`).
 //! - `hmac`: HMAC-SHA256 of a typical string-to-sign, keyed state precomputed.
 //! - `verify_get`: verifying a comparable signed GET, tower-hmac (parse the
 //!   header, build the string-to-sign, check the HMAC) against `httpsig-hyper`
@@ -52,6 +57,27 @@ fn sha256(c: &mut Criterion) {
                 context.finish()
             })
         });
+        group.bench_function(BenchmarkId::new("tower_hmac_ring", &label), |b| {
+            b.iter(|| {
+                let mut hasher = tower_hmac::protocol::BodyHasher::new();
+                for _ in 0..frames {
+                    hasher.update(black_box(&chunk[..]));
+                }
+                hasher.finish()
+            })
+        });
+        #[cfg(target_arch = "x86_64")]
+        for (name, kernel) in ring_kernels::WITHOUT_SHA_EXTENSIONS {
+            group.bench_function(BenchmarkId::new(name, &label), |b| {
+                b.iter(|| {
+                    let mut state = ring_kernels::INITIAL_STATE;
+                    for _ in 0..frames {
+                        ring_kernels::run(kernel, &mut state, black_box(&chunk[..]));
+                    }
+                    state
+                })
+            });
+        }
         #[cfg(feature = "aws-lc")]
         group.bench_function(BenchmarkId::new("aws_lc_rs", &label), |b| {
             b.iter(|| {
@@ -64,6 +90,51 @@ fn sha256(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+/// `ring` 0.17.14's SHA-256 block functions (its assembly, exported under a
+/// versioned prefix; `Cargo.lock` pins the version). Called directly, because
+/// `ring` itself always takes SHA-NI when the CPU has it.
+#[cfg(target_arch = "x86_64")]
+mod ring_kernels {
+    type Kernel = unsafe extern "C" fn(state: *mut [u32; 8], data: *const u8, blocks: usize);
+
+    extern "C" {
+        fn ring_core_0_17_14__sha256_block_data_order_ssse3(
+            state: *mut [u32; 8],
+            data: *const u8,
+            blocks: usize,
+        );
+        fn ring_core_0_17_14__sha256_block_data_order_nohw(
+            state: *mut [u32; 8],
+            data: *const u8,
+            blocks: usize,
+        );
+    }
+
+    /// What `ring` runs without SHA extensions: SSSE3 on any x86-64 from the
+    /// last 15 years but Intel ones with AVX (there an AVX kernel, which is
+    /// slow on this AMD CPU and so is not measured here), and plain x86-64.
+    pub const WITHOUT_SHA_EXTENSIONS: [(&str, Kernel); 2] = [
+        ("ring_kernel_ssse3", ring_core_0_17_14__sha256_block_data_order_ssse3),
+        ("ring_kernel_nohw", ring_core_0_17_14__sha256_block_data_order_nohw),
+    ];
+
+    pub const INITIAL_STATE: [u32; 8] = [
+        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
+        0x5be0cd19,
+    ];
+
+    /// Runs `kernel` over the whole 64-byte blocks of `data`.
+    pub fn run(kernel: Kernel, state: &mut [u32; 8], data: &[u8]) {
+        assert!(std::arch::is_x86_feature_detected!("ssse3"));
+        let blocks = data.len() / 64;
+        if blocks > 0 {
+            // SAFETY: `data` holds `blocks` whole blocks, `state` is eight
+            // words, and the CPU has SSSE3 (asserted above).
+            unsafe { kernel(state, data.as_ptr(), blocks) }
+        }
+    }
 }
 
 /// A typical small GET, signed by tower-hmac's signer over host, accept and user-agent.
