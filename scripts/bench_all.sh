@@ -28,10 +28,11 @@ for _ in $(seq "$RUNS"); do
   RUSTFLAGS='--cfg sha2_backend="soft"' CARGO_TARGET_DIR=$PORTABLE_TARGET_DIR \
     cargo bench --bench hashing -- 'per_request/(bare_hmac|parse_canonicalize_verify|step_)'
   # The backends as a CPU without SHA extensions runs them: sha2's portable
-  # code, and AWS-LC with SHA-NI masked (its OPENSSL_ia32cap override).
+  # code, AWS-LC with SHA-NI masked (its OPENSSL_ia32cap override), and
+  # ring's kernels (called directly), in one run so that ratios are fair.
   # shellcheck disable=SC2086
   (cd benches/peers && RUSTFLAGS='--cfg sha2_backend="soft"' OPENSSL_ia32cap='~0x0:~0x20000000' \
-    CARGO_TARGET_DIR=$PORTABLE_TARGET_DIR cargo bench $PEER_FEATURES -- 'sha256/(sha2|aws_lc_rs)|hmac/(sha2_hmac|aws_lc_rs)')
+    CARGO_TARGET_DIR=$PORTABLE_TARGET_DIR cargo bench $PEER_FEATURES -- 'sha256/(sha2|aws_lc_rs|ring_kernel)|hmac/(sha2_hmac|aws_lc_rs)')
   CARGO_TARGET_DIR=$PORTABLE_TARGET_DIR python3 scripts/bench_report.py --collect per_request,sha256,hmac --prefix portable
 done
 scripts/instructions.sh

@@ -248,14 +248,15 @@ def peer_tables(f):
             *rows,
             "",
         ]
-    # Without SHA extensions: sha2's portable code and AWS-LC with SHA-NI
-    # masked come from the portable run; ring's kernels are called directly.
+    # Without SHA extensions, all from the portable run (so that ratios are
+    # within one run): sha2's portable code, AWS-LC with SHA-NI masked, and
+    # ring's kernels called directly.
     base = "portable:sha256/sha2/1MiB"
     rows = []
     for bench_id, label in (
         (base, "RustCrypto `sha2`, portable code (default)"),
-        ("sha256/ring_kernel_ssse3/1MiB", "`ring` 0.17, SSSE3 kernel (feature `ring`)"),
-        ("sha256/ring_kernel_nohw/1MiB", "`ring` 0.17, plain x86-64 kernel"),
+        ("portable:sha256/ring_kernel_ssse3/1MiB", "`ring` 0.17, SSSE3 kernel (feature `ring`)"),
+        ("portable:sha256/ring_kernel_nohw/1MiB", "`ring` 0.17, plain x86-64 kernel"),
         ("portable:sha256/aws_lc_rs/1MiB", "`aws-lc-rs` 1.x, SHA-NI masked"),
     ):
         t = get(bench_id)
