@@ -8,7 +8,8 @@
 //!   has SSSE3/AVX paths for CPUs without SHA extensions (~1.5× `sha2`'s
 //!   portable code there; equal with SHA-NI). The HMAC of the string-to-sign
 //!   stays with `hmac`: for a few blocks it is the faster of the two, and its
-//!   keyed state is wiped on drop, which `ring`'s is not.
+//!   keyed state is wiped on drop, which `ring`'s is not. (Nor is `ring`'s
+//!   hasher's buffer of the last partial block of body, where `sha2`'s is.)
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest as _, Sha256};

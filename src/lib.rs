@@ -51,7 +51,9 @@
 //!
 //! Feature `ring` hashes request bodies with `ring`'s SHA-256 instead of
 //! `sha2`'s: about 1.5× as fast on a CPU without SHA extensions, the same
-//! with them. Nothing else changes.
+//! with them. The HMAC and its keys are unchanged (still `hmac`, still wiped
+//! on drop); the body hasher's buffer of up to 63 bytes of body is not
+//! wiped on drop with `ring`, where `sha2`'s is.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 

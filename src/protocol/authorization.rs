@@ -135,7 +135,7 @@ impl Authorization {
         Self::parse_general(value)
     }
 
-    /// The exact form every conforming client sends, parsed in one pass
+    /// The exact form every conforming client sends, parsed front to back
     /// with no bookkeeping. Whatever this accepts, the general parser accepts
     /// with the same result; anything else falls through to it, which also
     /// names the error.

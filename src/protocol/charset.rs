@@ -1,5 +1,5 @@
 //! Which bytes each part of the `Authorization` header may hold, as one
-//! lookup table, so that a part is delimited and validated in a single scan.
+//! lookup table, and the word-at-a-time search that finds where a part ends.
 
 /// `A-Za-z0-9._~-`: a key id.
 pub(crate) const KEY_ID: u8 = 1;

@@ -63,7 +63,7 @@ impl BodyDigest {
 
 /// The eight lowercase hex digits of `word`, computed in one `u64` (each
 /// nibble spread to its own byte, then mapped to its digit) instead of
-/// eight table lookups.
+/// four table lookups.
 fn hex8(word: u32) -> u64 {
     const LOW_NIBBLES: u64 = 0x0f0f_0f0f_0f0f_0f0f;
     let x = u64::from(word);
