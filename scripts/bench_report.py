@@ -219,62 +219,67 @@ def criterion_tables(f):
     return out
 
 
+BACKEND_HEADER = [
+    "| what | backend | time | speed vs default (> 1 is faster) |",
+    "|---|---|---|---|",
+]
+
+
+def backend_rows(f, what, fmt_time, base, entries):
+    """One table row per measured (bench id, label), timed against `base`."""
+    rows = []
+    for bench_id, label in entries:
+        t = f.get(bench_id)
+        if t and f.get(base):
+            r = f.ratio(base, bench_id)
+            rows.append(f"| {what} | {label} | {fmt_time(t)} | {fmt_ratio(r)} |")
+    return rows
+
+
 def peer_tables(f):
     out = []
     get = f.get
-    rows = []
-    for name, label in (("sha2", "RustCrypto `sha2` (default)"), ("ring", "`ring` 0.17"), ("aws_lc_rs", "`aws-lc-rs` 1.x")):
-        t = get(f"sha256/{name}/1MiB")
-        if t and get("sha256/sha2/1MiB"):
-            r = f.ratio("sha256/sha2/1MiB", f"sha256/{name}/1MiB")
-            rows.append(f"| SHA-256, 1 MiB in 64 KiB frames | {label} | {gib_s(2**20, t):.2f} GiB/s ({fmt_ns(t)}) | {fmt_ratio(r)} |")
-    for name, label in (("sha2_hmac", "RustCrypto `hmac` + `sha2` (default)"), ("ring", "`ring` 0.17"), ("aws_lc_rs", "`aws-lc-rs` 1.x")):
-        t = get(f"hmac/{name}")
-        if t and get("hmac/sha2_hmac"):
-            r = f.ratio("hmac/sha2_hmac", f"hmac/{name}")
-            rows.append(f"| HMAC-SHA256 of the string-to-sign, key precomputed | {label} | {fmt_ns(t)} | {fmt_ratio(r)} |")
-    t = get("sha256/tower_hmac_ring/1MiB")
-    if t and get("sha256/sha2/1MiB"):
-        r = f.ratio("sha256/sha2/1MiB", "sha256/tower_hmac_ring/1MiB")
-        rows.insert(3, f"| SHA-256, 1 MiB in 64 KiB frames | tower-hmac's `BodyHasher`, feature `ring` | {gib_s(2**20, t):.2f} GiB/s ({fmt_ns(t)}) | {fmt_ratio(r)} |")
+    sha256_what = "SHA-256, 1 MiB in 64 KiB frames"
+    hmac_what = "HMAC-SHA256 of the string-to-sign, key precomputed"
+    gib = lambda t: f"{gib_s(2**20, t):.2f} GiB/s ({fmt_ns(t)})"
+    mb = lambda t: f"{2**20 / t * 1e3:.0f} MB/s ({fmt_ns(t)})"
+    rows = backend_rows(f, sha256_what, gib, "sha256/sha2/1MiB", (
+        ("sha256/sha2/1MiB", "RustCrypto `sha2` (default)"),
+        ("sha256/ring/1MiB", "`ring` 0.17"),
+        ("sha256/aws_lc_rs/1MiB", "`aws-lc-rs` 1.x"),
+        ("sha256/tower_hmac_ring/1MiB", "tower-hmac's `BodyHasher`, feature `ring`"),
+    )) + backend_rows(f, hmac_what, fmt_ns, "hmac/sha2_hmac", (
+        ("hmac/sha2_hmac", "RustCrypto `hmac` + `sha2` (default)"),
+        ("hmac/ring", "`ring` 0.17"),
+        ("hmac/aws_lc_rs", "`aws-lc-rs` 1.x"),
+    ))
     if rows:
         out += [
             "### Backends (`cd benches/peers && cargo bench --features aws-lc -- 'sha256|hmac'`)",
             "",
             "With SHA-NI (this CPU):",
             "",
-            "| what | backend | time | speed vs default (> 1 is faster) |",
-            "|---|---|---|---|",
+            *BACKEND_HEADER,
             *rows,
             "",
         ]
     # Without SHA extensions, all from the portable run (so that ratios are
     # within one run): sha2's portable code, AWS-LC with SHA-NI masked, and
     # ring's kernels called directly.
-    base = "portable:sha256/sha2/1MiB"
-    rows = []
-    for bench_id, label in (
-        (base, "RustCrypto `sha2`, portable code (default)"),
+    rows = backend_rows(f, sha256_what, mb, "portable:sha256/sha2/1MiB", (
+        ("portable:sha256/sha2/1MiB", "RustCrypto `sha2`, portable code (default)"),
         ("portable:sha256/ring_kernel_ssse3/1MiB", "`ring` 0.17, SSSE3 kernel (feature `ring`)"),
         ("portable:sha256/ring_kernel_nohw/1MiB", "`ring` 0.17, plain x86-64 kernel"),
         ("portable:sha256/aws_lc_rs/1MiB", "`aws-lc-rs` 1.x, SHA-NI masked"),
-    ):
-        t = get(bench_id)
-        if t and get(base):
-            r = f.ratio(base, bench_id)
-            rows.append(f"| SHA-256, 1 MiB in 64 KiB frames | {label} | {2**20 / t * 1e3:.0f} MB/s ({fmt_ns(t)}) | {fmt_ratio(r)} |")
-    base = "portable:hmac/sha2_hmac"
-    for bench_id, label in ((base, "RustCrypto `hmac` + `sha2`, portable code (default)"), ("portable:hmac/aws_lc_rs", "`aws-lc-rs` 1.x, SHA-NI masked")):
-        t = get(bench_id)
-        if t and get(base):
-            r = f.ratio(base, bench_id)
-            rows.append(f"| HMAC-SHA256 of the string-to-sign, key precomputed | {label} | {fmt_ns(t)} | {fmt_ratio(r)} |")
+    )) + backend_rows(f, hmac_what, fmt_ns, "portable:hmac/sha2_hmac", (
+        ("portable:hmac/sha2_hmac", "RustCrypto `hmac` + `sha2`, portable code (default)"),
+        ("portable:hmac/aws_lc_rs", "`aws-lc-rs` 1.x, SHA-NI masked"),
+    ))
     if rows:
         out += [
             "Without SHA extensions (the issue's premise), as such a CPU runs each backend:",
             "",
-            "| what | backend | time | speed vs default (> 1 is faster) |",
-            "|---|---|---|---|",
+            *BACKEND_HEADER,
             *rows,
             "",
         ]
