@@ -57,46 +57,98 @@ impl Backend for RustCrypto {
     }
 }
 
-/// `ring`'s SHA-256 for bodies; RustCrypto's HMAC for the string-to-sign.
+/// The `ring` backend, all of it behind the feature.
 #[cfg(feature = "ring")]
-pub(crate) struct Ring;
+mod with_ring {
+    use super::{Backend, RustCrypto};
 
-/// A running `ring` SHA-256.
-#[cfg(feature = "ring")]
-#[derive(Clone)]
-pub(crate) struct RingSha256(ring::digest::Context);
+    /// `ring`'s SHA-256 for bodies; RustCrypto's HMAC for the string-to-sign.
+    pub(crate) struct Ring;
 
-#[cfg(feature = "ring")]
-impl Default for RingSha256 {
-    fn default() -> Self {
-        Self(ring::digest::Context::new(&ring::digest::SHA256))
-    }
-}
+    /// A running `ring` SHA-256.
+    #[derive(Clone)]
+    pub(crate) struct RingSha256(ring::digest::Context);
 
-#[cfg(feature = "ring")]
-impl Backend for Ring {
-    type Hasher = RingSha256;
-    type Key = <RustCrypto as Backend>::Key;
-
-    fn update(hasher: &mut RingSha256, data: &[u8]) {
-        hasher.0.update(data);
+    impl Default for RingSha256 {
+        fn default() -> Self {
+            Self(ring::digest::Context::new(&ring::digest::SHA256))
+        }
     }
 
-    fn finish(hasher: RingSha256) -> [u8; 32] {
-        hasher
-            .0
-            .finish()
-            .as_ref()
-            .try_into()
-            .expect("SHA-256 is 32 bytes")
+    impl Backend for Ring {
+        type Hasher = RingSha256;
+        type Key = <RustCrypto as Backend>::Key;
+
+        fn update(hasher: &mut RingSha256, data: &[u8]) {
+            hasher.0.update(data);
+        }
+
+        fn finish(hasher: RingSha256) -> [u8; 32] {
+            hasher
+                .0
+                .finish()
+                .as_ref()
+                .try_into()
+                .expect("SHA-256 is 32 bytes")
+        }
+
+        fn key(secret: &[u8]) -> Self::Key {
+            RustCrypto::key(secret)
+        }
+
+        fn mac(key: &Self::Key, parts: &[&[u8]]) -> [u8; 32] {
+            RustCrypto::mac(key, parts)
+        }
     }
 
-    fn key(secret: &[u8]) -> Self::Key {
-        RustCrypto::key(secret)
-    }
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use sha2::{Digest as _, Sha256};
 
-    fn mac(key: &Self::Key, parts: &[&[u8]]) -> [u8; 32] {
-        RustCrypto::mac(key, parts)
+        /// Both backends' digests of `data` fed in pieces of the given lengths.
+        fn both(data: &[u8], pieces: impl Iterator<Item = usize>) -> ([u8; 32], [u8; 32]) {
+            let (mut ours, mut theirs) = (Sha256::default(), RingSha256::default());
+            let mut rest = data;
+            for len in pieces {
+                if rest.is_empty() {
+                    break;
+                }
+                let (piece, tail) = rest.split_at(len.min(rest.len()));
+                RustCrypto::update(&mut ours, piece);
+                Ring::update(&mut theirs, piece);
+                rest = tail;
+            }
+            RustCrypto::update(&mut ours, rest);
+            Ring::update(&mut theirs, rest);
+            (RustCrypto::finish(ours), Ring::finish(theirs))
+        }
+
+        #[test]
+        fn ring_hashes_bodies_as_sha2_does() {
+            let data: Vec<u8> = (0..300_000u32)
+                .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+                .collect();
+            // Every length around the block and buffer edges, in one piece.
+            for len in (0..=200).chain([4095, 4096, 4097, 65_535, 65_536, 65_537, 300_000]) {
+                let (a, b) = both(&data[..len], std::iter::empty());
+                assert_eq!(a, b, "{len}");
+            }
+            // Odd piece sizes, so that pieces straddle the 64-byte blocks.
+            for step in [1, 7, 63, 64, 65, 1000, 65_536] {
+                let (a, b) = both(&data, std::iter::repeat(step));
+                assert_eq!(a, b, "{step}");
+            }
+            // A clone carries on from where it was taken.
+            let mut hasher = RingSha256::default();
+            Ring::update(&mut hasher, b"hello ");
+            let mut copy = hasher.clone();
+            Ring::update(&mut copy, b"world");
+            assert_eq!(
+                Ring::finish(copy),
+                RustCrypto::finish(Sha256::new_with_prefix(b"hello world"))
+            );
+        }
     }
 }
 
@@ -105,53 +157,4 @@ impl Backend for Ring {
 pub(crate) type Active = RustCrypto;
 /// The backend in use.
 #[cfg(feature = "ring")]
-pub(crate) type Active = Ring;
-
-#[cfg(all(test, feature = "ring"))]
-mod tests {
-    use super::*;
-
-    /// Both backends' digests of `data` fed in pieces of the given lengths.
-    fn both(data: &[u8], pieces: impl Iterator<Item = usize>) -> ([u8; 32], [u8; 32]) {
-        let (mut ours, mut theirs) = (Sha256::default(), RingSha256::default());
-        let mut rest = data;
-        for len in pieces {
-            if rest.is_empty() {
-                break;
-            }
-            let (piece, tail) = rest.split_at(len.min(rest.len()));
-            RustCrypto::update(&mut ours, piece);
-            Ring::update(&mut theirs, piece);
-            rest = tail;
-        }
-        RustCrypto::update(&mut ours, rest);
-        Ring::update(&mut theirs, rest);
-        (RustCrypto::finish(ours), Ring::finish(theirs))
-    }
-
-    #[test]
-    fn ring_hashes_bodies_as_sha2_does() {
-        let data: Vec<u8> = (0..300_000u32)
-            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
-            .collect();
-        // Every length around the block and buffer edges, in one piece.
-        for len in (0..=200).chain([4095, 4096, 4097, 65_535, 65_536, 65_537, 300_000]) {
-            let (a, b) = both(&data[..len], std::iter::empty());
-            assert_eq!(a, b, "{len}");
-        }
-        // Odd piece sizes, so that pieces straddle the 64-byte blocks.
-        for step in [1, 7, 63, 64, 65, 1000, 65_536] {
-            let (a, b) = both(&data, std::iter::repeat(step));
-            assert_eq!(a, b, "{step}");
-        }
-        // A clone carries on from where it was taken.
-        let mut hasher = RingSha256::default();
-        Ring::update(&mut hasher, b"hello ");
-        let mut copy = hasher.clone();
-        Ring::update(&mut copy, b"world");
-        assert_eq!(
-            Ring::finish(copy),
-            RustCrypto::finish(Sha256::new_with_prefix(b"hello world"))
-        );
-    }
-}
+pub(crate) type Active = with_ring::Ring;
