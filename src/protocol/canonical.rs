@@ -57,43 +57,50 @@ impl CanonicalRequest {
         uri: &Uri,
         headers: &HeaderMap,
     ) -> Self {
-        let mut prefix = Vec::with_capacity(256);
-        let mut line = |bytes: &[u8]| {
-            prefix.extend_from_slice(bytes);
-            prefix.push(b'\n');
+        let path = match uri.path() {
+            "" => "/",
+            path => path,
         };
-        line(SCHEME.as_bytes());
-        line(key_id.as_bytes());
-        line(decimal(time, &mut [0; 20]));
-        line(nonce.as_bytes());
-        line(method.as_str().as_bytes());
-        line(match uri.path() {
-            "" => b"/",
-            path => path.as_bytes(),
-        });
-        line(uri.query().unwrap_or("").as_bytes());
-        line(signed_headers.as_bytes());
+        let mut time_text = itoa::Buffer::new();
+        let lines: [&[u8]; 8] = [
+            SCHEME.as_bytes(),
+            key_id.as_bytes(),
+            time_text.format(time).as_bytes(),
+            nonce.as_bytes(),
+            method.as_str().as_bytes(),
+            path.as_bytes(),
+            uri.query().unwrap_or("").as_bytes(),
+            signed_headers.as_bytes(),
+        ];
+        let mut prefix = Vec::with_capacity(256);
+        for line in lines {
+            prefix.extend_from_slice(line);
+            prefix.push(b'\n');
+        }
         // Each header line straight into the buffer, no allocation per line.
         for name in signed_headers.names() {
             prefix.extend_from_slice(name);
             prefix.push(b':');
-            let mut values = match common_header(name) {
-                Some(known) => headers.get_all(&known),
+            let values = match common_header(name) {
+                Some(known) => headers.get_all(known),
                 // Signed names are lowercase tokens, so each is a valid header name.
                 None => headers.get_all(std::str::from_utf8(name).unwrap_or_default()),
-            }
-            .iter()
-            .peekable();
-            if values.peek().is_none() && name == HOST.as_str().as_bytes() {
-                if let Some(authority) = uri.authority() {
-                    prefix.extend_from_slice(host_of(authority).as_bytes());
+            };
+            let mut values = values.iter();
+            match values.next() {
+                Some(first) => {
+                    prefix.extend_from_slice(first.as_bytes().trim_ascii());
+                    for value in values {
+                        prefix.push(b',');
+                        prefix.extend_from_slice(value.as_bytes().trim_ascii());
+                    }
                 }
-            }
-            for (i, value) in values.enumerate() {
-                if i > 0 {
-                    prefix.push(b',');
+                None if name == HOST.as_str().as_bytes() => {
+                    if let Some(authority) = uri.authority() {
+                        prefix.extend_from_slice(host_of(authority).as_bytes());
+                    }
                 }
-                prefix.extend_from_slice(value.as_bytes().trim_ascii());
+                None => {}
             }
             prefix.push(b'\n');
         }
@@ -144,19 +151,6 @@ fn common_header(name: &[u8]) -> Option<HeaderName> {
     })
 }
 
-/// `n` in decimal, written into `buf`, without allocating.
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut start = buf.len();
-    loop {
-        start -= 1;
-        buf[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[start..];
-        }
-    }
-}
-
 /// The `host[:port]` part of an authority: any `userinfo@` is not part of the host.
 pub(crate) fn host_of(authority: &Authority) -> &str {
     let authority = authority.as_str();
@@ -170,15 +164,5 @@ impl std::fmt::Debug for CanonicalRequest {
         f.debug_struct("CanonicalRequest")
             .field("prefix", &String::from_utf8_lossy(&self.prefix))
             .finish()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn decimal_matches_to_string() {
-        for n in [0, 1, 9, 10, 1_700_000_000, u64::MAX] {
-            assert_eq!(super::decimal(n, &mut [0; 20]), n.to_string().as_bytes());
-        }
     }
 }
