@@ -26,9 +26,8 @@ use http_body_util::BodyExt;
 use sha2::{Digest as _, Sha256};
 use tower::ServiceExt;
 use tower_hmac::{
-    protocol::{Authorization, BodyDigest},
-    InMemoryKeys, InMemoryNonceStore, Nonce, Secret, SignatureLayer, Signer, VerifiedResponse,
-    Verifier, VerifyError,
+    schemes::hmac_sha256::Authorization, BodyDigest, InMemoryKeys, InMemoryNonceStore, Nonce,
+    Secret, SignatureLayer, Signer, VerifiedResponse, Verifier, VerifyError,
 };
 
 const SECRET: [u8; 32] = [7; 32];

@@ -39,9 +39,8 @@ use hyper_util::{
     rt::TokioExecutor,
 };
 use tower_hmac::{
-    protocol::{Authorization, BodyDigest, BodyHasher},
-    InMemoryKeys, InMemoryNonceStore, KeyId, Secret, SignatureLayer, Signer, VerifiedResponse,
-    Verifier, VerifyError,
+    schemes::hmac_sha256::Authorization, BodyDigest, BodyHasher, InMemoryKeys, InMemoryNonceStore,
+    KeyId, Secret, SignatureLayer, Signer, VerifiedResponse, Verifier, VerifyError,
 };
 
 fn main() {

@@ -20,10 +20,7 @@ use hyper_util::{
     client::legacy::{connect::HttpConnector, Client},
     rt::TokioExecutor,
 };
-use tower_hmac::{
-    protocol::{BodyDigest, BodyHasher},
-    InMemoryKeys, Nonce, Signer,
-};
+use tower_hmac::{BodyDigest, BodyHasher, InMemoryKeys, Nonce, Signer};
 
 type DemoClient = Client<HttpConnector, BoxBody<Bytes, Infallible>>;
 

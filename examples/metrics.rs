@@ -48,7 +48,7 @@ async fn main() {
         )
         .route_layer(
             SignatureLayer::new(InMemoryKeys::new().with_key(key_id.clone(), secret.clone()))
-                .on_outcome(move |_key_id, outcome| recorder.record(outcome)),
+                .on_outcome(move |_caller, outcome| recorder.record(outcome)),
         );
     let app = guarded.merge(
         Router::new()

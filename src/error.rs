@@ -5,8 +5,6 @@ use std::fmt;
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 
-use crate::protocol::SCHEME;
-
 /// Why a request was refused. Each code is the `code` member of an
 /// [RFC 9457](https://www.rfc-editor.org/rfc/rfc9457) `application/problem+json` body.
 ///
@@ -14,18 +12,22 @@ use crate::protocol::SCHEME;
 /// |---|---|---|
 /// | `missing_authorization` | 401 | no `Authorization` header |
 /// | `malformed_authorization` | 401 | more than one `Authorization` header, another scheme, or a parameter missing, repeated, unknown or malformed |
-/// | `invalid_signature` | 401 | the signature does not match, or the key id is unknown (the two are not told apart) |
+/// | `invalid_signature` | 401 | the signature does not match, the key id is unknown (the two are not told apart), or the body does not match the digest it declared |
 /// | `stale_request` | 401 | `Time` is outside the allowed clock skew, or the request was verified too late |
 /// | `replayed_request` | 401 | the nonce was already used with this key |
 /// | `unsigned_header` | 401 | a header the server requires to be signed is not in `SignedHeaders` |
+/// | `unverified_request` | 401 | the handler answered, without `verify()`, a request that could not be authenticated before its body ended |
+/// | `early_authentication_required` | 401 | the layer requires early authentication, and this request's body could only be judged at its end |
 /// | `host_mismatch` | 400 | the `Host` header and the URI authority (HTTP/2 `:authority`) name different hosts |
+/// | `malformed_content_digest` | 400 | a `Content-Digest` header whose `sha-256` member is malformed or repeated |
 /// | `body_incomplete` | 400 | the request body ended early or failed to arrive |
 /// | `body_too_large` | 413 | a buffering adapter's limit, or [`max_unread_body`](crate::SignatureLayer::max_unread_body), was exceeded |
 /// | `verification_skipped` | 500 | the handler answered without a successful `verify()` (a server bug) |
 /// | `key_store_unavailable` | 503 | the key store returned an error |
 /// | `replay_store_unavailable` | 503 | the nonce store returned an error or is full |
 ///
-/// Every 401 carries `WWW-Authenticate: HMAC-SHA256`.
+/// Every 401 from the layer carries a `WWW-Authenticate` challenge naming
+/// the scheme(s) it accepts (`HMAC-SHA256` by default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorCode {
@@ -41,8 +43,16 @@ pub enum ErrorCode {
     ReplayedRequest,
     /// A header the server requires to be signed is not signed.
     UnsignedHeader,
+    /// The handler answered without `verify()` while the body of a request
+    /// that could only be authenticated at its end was still streaming.
+    UnverifiedRequest,
+    /// Early authentication is required, and this request cannot be
+    /// authenticated before its body (a body without `Content-Digest`).
+    EarlyAuthenticationRequired,
     /// The `Host` header and the URI authority disagree.
     HostMismatch,
+    /// The `sha-256` member of `Content-Digest` is malformed or repeated.
+    MalformedContentDigest,
     /// The body ended early or failed to arrive.
     BodyIncomplete,
     /// The body is larger than the buffering limit.
@@ -57,14 +67,17 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the table above.
-    pub const ALL: [ErrorCode; 12] = [
+    pub const ALL: [ErrorCode; 15] = [
         Self::MissingAuthorization,
         Self::MalformedAuthorization,
         Self::InvalidSignature,
         Self::StaleRequest,
         Self::ReplayedRequest,
         Self::UnsignedHeader,
+        Self::UnverifiedRequest,
+        Self::EarlyAuthenticationRequired,
         Self::HostMismatch,
+        Self::MalformedContentDigest,
         Self::BodyIncomplete,
         Self::BodyTooLarge,
         Self::VerificationSkipped,
@@ -81,7 +94,11 @@ impl ErrorCode {
             Self::StaleRequest => "stale_request",
             Self::ReplayedRequest => "replayed_request",
             Self::UnsignedHeader => "unsigned_header",
+            Self::UnverifiedRequest => "unverified_request",
+            Self::EarlyAuthenticationRequired => "early_authentication_required",
             Self::HostMismatch => "host_mismatch",
+            Self::MalformedContentDigest => "malformed_content_digest",
+
             Self::BodyIncomplete => "body_incomplete",
             Self::BodyTooLarge => "body_too_large",
             Self::VerificationSkipped => "verification_skipped",
@@ -98,8 +115,12 @@ impl ErrorCode {
             | Self::InvalidSignature
             | Self::StaleRequest
             | Self::ReplayedRequest
-            | Self::UnsignedHeader => StatusCode::UNAUTHORIZED,
-            Self::HostMismatch | Self::BodyIncomplete => StatusCode::BAD_REQUEST,
+            | Self::UnsignedHeader
+            | Self::UnverifiedRequest
+            | Self::EarlyAuthenticationRequired => StatusCode::UNAUTHORIZED,
+            Self::HostMismatch | Self::MalformedContentDigest | Self::BodyIncomplete => {
+                StatusCode::BAD_REQUEST
+            }
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::VerificationSkipped => StatusCode::INTERNAL_SERVER_ERROR,
             Self::KeyStoreUnavailable | Self::ReplayStoreUnavailable => {
@@ -113,15 +134,23 @@ impl ErrorCode {
         match self {
             Self::MissingAuthorization => "The request has no Authorization header.",
             Self::MalformedAuthorization => {
-                "The Authorization header is not exactly one well-formed HMAC-SHA256 value."
+                "The Authorization header is not exactly one well-formed value of an accepted scheme."
             }
             Self::InvalidSignature => "The signature does not match the request.",
             Self::StaleRequest => "The request time is outside the allowed window.",
             Self::ReplayedRequest => "This nonce has already been used.",
             Self::UnsignedHeader => "A header that must be signed is not in SignedHeaders.",
+            Self::UnverifiedRequest => {
+                "The server answered before the request could be authenticated."
+            }
+            Self::EarlyAuthenticationRequired => {
+                "This endpoint authenticates requests before their body: declare the body's digest in Content-Digest."
+            }
             Self::HostMismatch => {
                 "The Host header and the request's authority name different hosts."
             }
+            Self::MalformedContentDigest => "The sha-256 member of Content-Digest is malformed.",
+
             Self::BodyIncomplete => "The request body ended before it was complete.",
             Self::BodyTooLarge => "The request body is larger than this endpoint accepts.",
             Self::VerificationSkipped => "The server did not verify this request.",
@@ -130,7 +159,8 @@ impl ErrorCode {
         }
     }
 
-    /// The full problem response.
+    /// The full problem response, without a `WWW-Authenticate` challenge
+    /// (the layer adds the one of the schemes it accepts).
     pub fn to_response(self) -> Response<Bytes> {
         let status = self.status();
         let body = serde_json::json!({
@@ -148,9 +178,6 @@ impl ErrorCode {
             HeaderValue::from_static("application/problem+json"),
         );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if status == StatusCode::UNAUTHORIZED {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(SCHEME));
-        }
         response
     }
 }
@@ -161,6 +188,7 @@ impl fmt::Display for ErrorCode {
     }
 }
 
+#[cfg(feature = "axum")]
 impl axum::response::IntoResponse for ErrorCode {
     fn into_response(self) -> axum::response::Response {
         self.to_response().map(axum::body::Body::from)

@@ -8,8 +8,10 @@
 //!
 //! On the server, [`SignatureLayer`]:
 //! 1. checks everything it can before the handler runs (one well-formed
-//!    header, fresh `Time`, known key, required headers signed) and answers
-//!    `401` at once otherwise;
+//!    header, fresh `Time`, known key, required headers signed) and, when the
+//!    request has no body or declares its digest in `Content-Digest`, the
+//!    signature and the nonce too: a request that fails is answered at once,
+//!    after its unread body is drained so that the client hears it;
 //! 2. hands the handler a [`SignedBody`] whose frames are the client's own
 //!    `Bytes`, hashed as they pass;
 //! 3. puts a [`Verifier`] in the request extensions. The handler reads the
@@ -40,14 +42,21 @@
 //! ```
 //!
 //! # Where things live
-//! - [`protocol`]: the header format and the string-to-sign, shared by both sides.
-//! - [`verify`]: the server middleware, its body, the verifier and extractors.
+//! - [`verify`]: the verifier core, shared by every scheme: the layer, its
+//!   body, the `Verifier`, the response guard and the drain.
+//! - [`schemes`]: the seam a scheme plugs into ([`schemes::Scheme`]), and one
+//!   folder per scheme: [`schemes::hmac_sha256`], the native one.
 //! - [`buffered`]: [`BufferedVerifyLayer`], for handlers that want the whole body.
 //! - [`sign`]: the client side: [`Signer`] and the tower [`SigningLayer`](sign::SigningLayer).
 //! - [`keys`], [`replay`]: the key and nonce stores, both pluggable.
 //! - [`error`]: the problem codes every refusal carries.
 //! - [`observe`]: the per-request span, outcome hook and counters.
 //! - `handshake` (feature `handshake`): the HMAC challenge-response handshake for raw connections, interoperable with Python's `multiprocessing.connection`.
+//! - At the top: what every scheme shares: [`KeyId`], [`Nonce`],
+//!   [`SignedHeaders`], [`BodyDigest`] (and `Content-Digest`), [`Secret`].
+//!
+//! Feature `axum` (on by default) adds the axum extractors and
+//! `IntoResponse` impls; the layer itself needs no framework.
 //!
 //! Feature `ring` hashes request bodies with `ring`'s SHA-256 instead of
 //! `sha2`'s: about 1.5× as fast on a CPU without SHA extensions, the same
@@ -57,31 +66,42 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-pub mod buffered;
+// The verifier core, which knows no scheme.
+pub mod verify;
+// The seam, and the schemes that plug into it (one folder each).
+pub mod schemes;
+// What every scheme shares.
+mod clock;
 mod crypto;
+mod digest;
 pub mod error;
+mod names;
+mod secret;
+mod store;
+// Pluggable stores.
+pub mod keys;
+pub mod replay;
+// Around the core.
+pub mod buffered;
 /// The HMAC challenge-response handshake for raw connections (feature `handshake`).
 #[cfg(feature = "handshake")]
 pub mod handshake;
-pub mod keys;
 pub mod observe;
-pub mod protocol;
-pub mod replay;
-mod secret;
 pub mod sign;
-mod store;
-pub mod verify;
 
 pub use buffered::BufferedVerifyLayer;
+pub use digest::{BodyDigest, BodyHasher, ContentDigestError};
 pub use error::ErrorCode;
 pub use keys::{InMemoryKeys, KeyStore, KeysFile};
+pub use names::{InvalidKeyId, InvalidNonce, KeyId, Nonce, SignedHeaders};
 pub use observe::Outcome;
-pub use protocol::{KeyId, Nonce};
 pub use replay::{InMemoryNonceStore, NonceStatus, NonceStore};
 pub use secret::{InvalidSecret, Secret};
 pub use sign::{SignError, Signer};
 pub use store::{StoreError, StoreFuture};
-pub use verify::{
-    SignatureLayer, SignedBody, Verified, VerifiedBytes, VerifiedJson, VerifiedResponse, Verifier,
-    VerifyError,
-};
+pub use verify::{SignatureLayer, SignedBody, Verified, Verifier, VerifyError};
+#[cfg(feature = "axum")]
+pub use verify::{VerifiedBytes, VerifiedJson, VerifiedResponse};
+
+/// The error type of bodies and services that can fail in many ways.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -1,7 +1,8 @@
 //! Observability: what happened to each request, for logs and metrics.
 //!
 //! Every request gets a `tracing` span named `tower_hmac` with the fields
-//! `key_id` (as claimed; absent when the header did not parse) and `outcome`
+//! `key_id` (as claimed; absent when the header did not parse),
+//! `authenticated` (whether the caller proved it holds that key) and `outcome`
 //! (`accepted`, `unverified_client_error`, or the problem code). Secrets and
 //! signatures are never recorded.
 //!
@@ -37,8 +38,35 @@ impl Outcome {
     }
 }
 
-/// A function told of every outcome, with the key id the request claimed.
-pub(crate) type OutcomeHook = std::sync::Arc<dyn Fn(Option<&KeyId>, Outcome) + Send + Sync>;
+/// Who sent a request, as far as the layer could tell.
+///
+/// Label metrics by key id only for [`Caller::Authenticated`]: a claimed key
+/// id is whatever the client wrote, so counting by it lets anyone create
+/// new labels without bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Caller<'a> {
+    /// The request had no credentials the layer could parse.
+    Anonymous,
+    /// The request names this key id, but never proved it holds the key
+    /// (an unknown key, a forgery, or a request refused before the check).
+    Claimed(&'a KeyId),
+    /// The caller proved it holds this key.
+    Authenticated(&'a KeyId),
+}
+
+impl<'a> Caller<'a> {
+    /// The key id, only if the caller proved it holds the key.
+    pub fn authenticated(self) -> Option<&'a KeyId> {
+        match self {
+            Self::Authenticated(key_id) => Some(key_id),
+            _ => None,
+        }
+    }
+}
+
+/// A function told of every outcome, with who sent the request.
+pub(crate) type OutcomeHook = std::sync::Arc<dyn Fn(Caller<'_>, Outcome) + Send + Sync>;
 
 /// Lock-free counts of outcomes, to feed a metrics exporter.
 ///
@@ -49,7 +77,7 @@ pub(crate) type OutcomeHook = std::sync::Arc<dyn Fn(Option<&KeyId>, Outcome) + S
 /// let counters = Arc::new(OutcomeCounters::default());
 /// let recorder = counters.clone();
 /// let layer = SignatureLayer::new(InMemoryKeys::new())
-///     .on_outcome(move |_key_id, outcome| recorder.record(outcome));
+///     .on_outcome(move |_caller, outcome| recorder.record(outcome));
 /// // ... later, in a /metrics handler:
 /// for (outcome, count) in counters.snapshot() {
 ///     println!("hmac_requests_total{{outcome=\"{outcome}\"}} {count}");
@@ -114,6 +142,7 @@ pub(crate) struct Report {
     span: tracing::Span,
     hook: Option<OutcomeHook>,
     key_id: Option<KeyId>,
+    authenticated: bool,
 }
 
 impl Report {
@@ -122,10 +151,12 @@ impl Report {
             span: tracing::info_span!(
                 "tower_hmac",
                 key_id = tracing::field::Empty,
+                authenticated = tracing::field::Empty,
                 outcome = tracing::field::Empty
             ),
             hook,
             key_id: None,
+            authenticated: false,
         }
     }
 
@@ -141,10 +172,23 @@ impl Report {
         }
     }
 
+    /// Notes that the caller proved it holds the claimed key.
+    pub(crate) fn authenticated(&mut self) {
+        self.authenticated = true;
+    }
+
     pub(crate) fn finish(&self, outcome: Outcome) {
+        // Accepted means verified, whenever that happened.
+        let authenticated = self.authenticated || outcome == Outcome::Accepted;
+        self.span.record("authenticated", authenticated);
         self.span.record("outcome", outcome.as_str());
         if let Some(hook) = &self.hook {
-            hook(self.key_id.as_ref(), outcome);
+            let caller = match &self.key_id {
+                None => Caller::Anonymous,
+                Some(key_id) if authenticated => Caller::Authenticated(key_id),
+                Some(key_id) => Caller::Claimed(key_id),
+            };
+            hook(caller, outcome);
         }
     }
 }

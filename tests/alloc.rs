@@ -22,7 +22,7 @@ use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 use tower_hmac::{
-    protocol::BodyHasher, InMemoryKeys, Secret, SignatureLayer, Signer, VerifiedResponse, Verifier,
+    BodyHasher, InMemoryKeys, Secret, SignatureLayer, Signer, VerifiedResponse, Verifier,
     VerifyError,
 };
 

@@ -15,7 +15,7 @@ use http_body::{Body as _, Frame, SizeHint};
 use http_body_util::BodyExt;
 use support::{send_signed, ScriptedBody, MATRIX};
 use tower::{util::MapRequestLayer, ServiceExt};
-use tower_hmac::{protocol::BodyDigest, SignatureLayer, VerifiedResponse, Verifier, VerifyError};
+use tower_hmac::{BodyDigest, SignatureLayer, VerifiedResponse, Verifier, VerifyError};
 
 type Pointers = Arc<Mutex<Vec<(usize, usize)>>>;
 

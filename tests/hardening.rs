@@ -12,12 +12,11 @@ use http_body::Frame;
 use http_body_util::BodyExt;
 use support::{
     app::{app_with, keys, read_all_then_verify, Observed},
-    request, send, signed, signer, Client, Framing, Proto, ScriptedBody, TestBody, MATRIX,
+    request, send, signed, signed_v1, signer, Client, Framing, Proto, ScriptedBody, TestBody,
+    MATRIX,
 };
 use tower::ServiceExt;
-use tower_hmac::{
-    protocol::BodyDigest, Nonce, SignatureLayer, VerifiedResponse, Verifier, VerifyError,
-};
+use tower_hmac::{BodyDigest, Nonce, SignatureLayer, VerifiedResponse, Verifier, VerifyError};
 
 fn liar_app() -> Router {
     Router::new()
@@ -83,8 +82,8 @@ async fn an_unread_body_is_read_for_the_handler_only_up_to_a_limit() {
             .await
             .assert_problem(413, "body_too_large");
         // An extractor refused before the handler ran; the guard would have to read 256 KiB
-        // to tell a forgery from a genuine request, and will not.
-        let mut forged = signed(request(
+        // to tell a (v1, digest undeclared) forgery from a genuine request, and will not.
+        let mut forged = signed_v1(request(
             proto,
             addr,
             Method::POST,

@@ -13,7 +13,10 @@ use support::{
     app::{app_with, keys, Observed},
     request, send, signed, Framing, Proto, SECRET_B64,
 };
-use tower_hmac::{observe::OutcomeCounters, ErrorCode, SignatureLayer};
+use tower_hmac::{
+    observe::{Caller, OutcomeCounters},
+    ErrorCode, SignatureLayer,
+};
 use tracing_subscriber::fmt::{format::FmtSpan, MakeWriter};
 
 #[derive(Clone, Default)]
@@ -54,10 +57,14 @@ async fn every_request_has_a_span_with_key_and_outcome_and_the_hook_counts_them(
     let recorder = counters.clone();
     let seen_keys = Arc::new(Mutex::new(Vec::new()));
     let seen = seen_keys.clone();
-    let layer = SignatureLayer::new(keys()).on_outcome(move |key_id, outcome| {
-        seen.lock()
-            .unwrap()
-            .push((key_id.map(|k| k.to_string()), outcome.as_str()));
+    let layer = SignatureLayer::new(keys()).on_outcome(move |caller, outcome| {
+        let caller = match caller {
+            Caller::Anonymous => "anonymous".to_owned(),
+            Caller::Claimed(key_id) => format!("claimed {key_id}"),
+            Caller::Authenticated(key_id) => format!("authenticated {key_id}"),
+            other => format!("{other:?}"),
+        };
+        seen.lock().unwrap().push((caller, outcome.as_str()));
         recorder.record(outcome);
     });
     let addr = support::serve(app_with(layer, Observed::default())).await;
@@ -81,7 +88,19 @@ async fn every_request_has_a_span_with_key_and_outcome_and_the_hook_counts_them(
         .assert_problem(401, "replayed_request");
     let mut forged = signed(request(Proto::H1, addr, Method::POST, "/upload", "a"));
     *forged.body_mut() = Bytes::from_static(b"b");
+    // The head is genuine (it declares the digest of "a"); the body is not.
     send(addr, Proto::H1, Framing::Length, forged)
+        .await
+        .assert_problem(401, "invalid_signature");
+    let mut unknown = signed(request(Proto::H1, addr, Method::GET, "/hello", ""));
+    let value = unknown.headers()[header::AUTHORIZATION]
+        .to_str()
+        .unwrap()
+        .replace("Key=7,", "Key=nobody,");
+    unknown
+        .headers_mut()
+        .insert(header::AUTHORIZATION, value.parse().unwrap());
+    send(addr, Proto::H1, Framing::Length, unknown)
         .await
         .assert_problem(401, "invalid_signature");
     send(
@@ -108,7 +127,7 @@ async fn every_request_has_a_span_with_key_and_outcome_and_the_hook_counts_them(
 
     assert_eq!(counters.accepted(), 1);
     assert_eq!(counters.rejected(ErrorCode::ReplayedRequest), 1);
-    assert_eq!(counters.rejected(ErrorCode::InvalidSignature), 1);
+    assert_eq!(counters.rejected(ErrorCode::InvalidSignature), 2);
     assert_eq!(counters.rejected(ErrorCode::MissingAuthorization), 1);
     assert_eq!(counters.rejected(ErrorCode::StaleRequest), 0);
     let snapshot = counters.snapshot();
@@ -120,11 +139,13 @@ async fn every_request_has_a_span_with_key_and_outcome_and_the_hook_counts_them(
     assert_eq!(
         *seen_keys.lock().unwrap(),
         vec![
-            (Some("7".to_owned()), "accepted"),
-            (Some("7".to_owned()), "replayed_request"),
-            (Some("7".to_owned()), "invalid_signature"),
-            (None, "missing_authorization"),
-            (Some("7".to_owned()), "unverified_client_error"),
+            ("authenticated 7".to_owned(), "accepted"),
+            // A replay proves nothing of who sends it.
+            ("claimed 7".to_owned(), "replayed_request"),
+            ("authenticated 7".to_owned(), "invalid_signature"),
+            ("claimed nobody".to_owned(), "invalid_signature"),
+            ("anonymous".to_owned(), "missing_authorization"),
+            ("authenticated 7".to_owned(), "unverified_client_error"),
         ]
     );
 

@@ -8,12 +8,12 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Method};
 use support::{
     app::{app_with, keys, Observed},
-    now, request, send, send_signed, signed, signer, start, Framing, Proto, MATRIX,
+    now, request, send, send_signed, signed, signed_v1, signer, start, Framing, Proto, MATRIX,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower_hmac::{
-    protocol::BodyDigest, InMemoryNonceStore, KeyId, KeyStore, Nonce, Secret, SignatureLayer,
-    Signer, StoreError, StoreFuture,
+    BodyDigest, InMemoryNonceStore, KeyId, KeyStore, Nonce, Secret, SignatureLayer, Signer,
+    StoreError, StoreFuture,
 };
 
 fn body_of(len: usize) -> Bytes {
@@ -92,8 +92,23 @@ async fn tampering_with_path_query_body_or_a_signed_header_is_rejected() {
             assert_eq!(reply.code().as_deref(), Some("invalid_signature"), "{what}");
             reply.assert_problem(401, "invalid_signature");
         }
+        // The digest is declared, so a changed head is refused before the
+        // handler. A changed body reached it, and its verify() failed.
+        let seen = observed.take();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert_eq!(seen[0].verify, vec![Err("invalid_signature".to_owned())]);
 
-        // Every tampered request reached the handler, which saw its verify() fail.
+        // A v1 client's tampered requests all reach the handler, as before,
+        // and every verify() fails.
+        for (what, tamper) in tamperings {
+            let mut req = request(proto, addr, Method::POST, "/any/a?x=1", "payload");
+            req.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+            let mut req = signed_v1(req);
+            tamper(&mut req);
+            let reply = send(addr, proto, framing, req).await;
+            assert_eq!(reply.code().as_deref(), Some("invalid_signature"), "{what}");
+        }
         let seen = observed.take();
         assert_eq!(seen.len(), 5);
         assert!(
@@ -114,7 +129,16 @@ async fn tampering_with_path_query_body_or_a_signed_header_is_rejected() {
 async fn a_replayed_request_is_rejected() {
     let (addr, observed) = start().await;
     for (proto, framing) in MATRIX {
+        // Declared digest: the replay is refused before the handler runs.
         let req = signed(request(proto, addr, Method::POST, "/upload", "once"));
+        let replay = req.clone();
+        assert_eq!(send(addr, proto, framing, req).await.status, 200);
+        let reply = send(addr, proto, framing, replay).await;
+        reply.assert_problem(401, "replayed_request");
+        let seen = observed.take();
+        assert_eq!(seen.len(), 1, "the replay reached the handler: {seen:?}");
+        // A v1 client's replay can only be caught by verify(), as before.
+        let req = signed_v1(request(proto, addr, Method::POST, "/upload", "once"));
         let replay = req.clone();
         assert_eq!(send(addr, proto, framing, req).await.status, 200);
         let reply = send(addr, proto, framing, replay).await;
@@ -219,6 +243,7 @@ async fn a_refusal_before_verify_stands_for_genuine_requests_and_is_401_for_forg
         ));
         *forged.body_mut() = Bytes::from_static(b"{forged");
         // A forgery cannot provoke a 500 (or an error log), nor see the handler's answer.
+        // (Its head, digest declared, is genuine: the body fails at its end.)
         send(addr, proto, framing, forged)
             .await
             .assert_problem(401, "invalid_signature");
@@ -234,8 +259,9 @@ async fn a_refusal_before_verify_stands_for_genuine_requests_and_is_401_for_forg
         assert_eq!(reply.text(), "rejected before verify");
         assert_eq!(observed.take().len(), 2);
 
-        // An extractor refused before the handler ran, leaving the body unread.
-        let mut forged = signed(request(proto, addr, Method::POST, "/needs-n?n=x", "body"));
+        // An extractor refused before the handler ran, leaving the body unread:
+        // a v1 forgery is judged by reading the rest.
+        let mut forged = signed_v1(request(proto, addr, Method::POST, "/needs-n?n=x", "body"));
         *forged.body_mut() = Bytes::from_static(b"BODY");
         send(addr, proto, framing, forged)
             .await
@@ -303,15 +329,25 @@ async fn the_query_body_boundary_shift_of_the_original_design_is_rejected() {
         let reply = send(addr, proto, framing, req).await;
         assert_eq!(reply.status, 200);
         assert_eq!(reply.text(), "POST /any/x?a=1");
-        let seen = observed.take();
+        let mut seen = observed.take();
         assert_eq!(
-            (seen[0].body.as_ref(), seen[0].verify.clone()),
-            (&b""[..], vec![Err("invalid_signature".to_owned())])
-        );
-        assert_eq!(
-            (seen[1].body.as_ref(), seen[1].verify.clone()),
+            (
+                seen[seen.len() - 1].body.as_ref(),
+                seen[seen.len() - 1].verify.clone()
+            ),
             (&b"2"[..], vec![Ok("7".to_owned())])
         );
+        seen.pop();
+        if framing == Framing::Length {
+            // No body at all: judged, and refused, before the handler runs.
+            assert!(seen.is_empty(), "{seen:?}");
+        } else {
+            // An empty chunked body can only be judged at its end.
+            assert_eq!(
+                (seen[0].body.as_ref(), seen[0].verify.clone()),
+                (&b""[..], vec![Err("invalid_signature".to_owned())])
+            );
+        }
     }
 }
 
@@ -453,7 +489,7 @@ async fn missing_duplicate_and_malformed_authorization_headers_are_rejected() {
     assert_eq!(observed.take().len(), 2);
 }
 
-fn valid_signature_of(auth: &tower_hmac::protocol::Authorization) -> String {
+fn valid_signature_of(auth: &tower_hmac::schemes::hmac_sha256::Authorization) -> String {
     auth.to_string()
         .split("Signature=")
         .nth(1)
@@ -474,21 +510,20 @@ async fn unknown_keys_wrong_secrets_and_unsigned_required_headers_are_rejected()
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
             req
         };
-        let mut req = typed(request(proto, addr, Method::POST, "/upload", "x"));
-        Signer::new("9".parse().unwrap(), secret())
-            .sign(&mut req, b"x")
-            .unwrap();
-        send(addr, proto, framing, req)
-            .await
-            .assert_problem(401, "invalid_signature");
-
-        let mut req = typed(request(proto, addr, Method::POST, "/upload", "x"));
-        Signer::new("8".parse().unwrap(), secret())
-            .sign(&mut req, b"x")
-            .unwrap();
-        send(addr, proto, framing, req)
-            .await
-            .assert_problem(401, "invalid_signature");
+        // Unknown key, then the wrong secret: refused before the handler
+        // when the digest is declared, at verify() for a v1 client.
+        for declare in [true, false] {
+            for key_id in ["9", "8"] {
+                let mut req = typed(request(proto, addr, Method::POST, "/upload", "x"));
+                Signer::new(key_id.parse().unwrap(), secret())
+                    .declare_digest(declare)
+                    .sign(&mut req, b"x")
+                    .unwrap();
+                send(addr, proto, framing, req)
+                    .await
+                    .assert_problem(401, "invalid_signature");
+            }
+        }
 
         // No content-type, so the signer does not sign it.
         let req = signed(request(proto, addr, Method::POST, "/upload", "x"));
@@ -500,8 +535,9 @@ async fn unknown_keys_wrong_secrets_and_unsigned_required_headers_are_rejected()
         assert_eq!(send(addr, proto, framing, req).await.status, 200);
     }
     let seen = observed.take();
-    // The unsigned header never reached the handler. The unknown key did, and
-    // failed exactly like the wrong secret: nothing tells the two apart.
+    // The unsigned header and the early refusals never reached the handler.
+    // The v1 unknown key did, and failed exactly like the wrong secret:
+    // nothing tells the two apart.
     assert_eq!(seen.len(), 12, "{seen:?}");
     for per_combination in seen.chunks(3) {
         assert_eq!(
@@ -744,17 +780,21 @@ async fn a_key_store_that_answers_later_verifies_like_one_that_answers_at_once()
         assert_eq!(seen[0].len, 70_000);
         assert_eq!(seen[0].verify, vec![Ok("7".to_owned())]);
 
-        let mut req = request(proto, addr, Method::POST, "/upload", "x");
-        Signer::new(
-            "9".parse().unwrap(),
-            Secret::from_base64(support::SECRET_B64).unwrap(),
-        )
-        .sign(&mut req, b"x")
-        .unwrap();
-        send(addr, proto, framing, req)
-            .await
-            .assert_problem(401, "invalid_signature");
-        // The handler ran against the decoy key, and its verify() failed.
+        for declare in [true, false] {
+            let mut req = request(proto, addr, Method::POST, "/upload", "x");
+            Signer::new(
+                "9".parse().unwrap(),
+                Secret::from_base64(support::SECRET_B64).unwrap(),
+            )
+            .declare_digest(declare)
+            .sign(&mut req, b"x")
+            .unwrap();
+            send(addr, proto, framing, req)
+                .await
+                .assert_problem(401, "invalid_signature");
+        }
+        // Declared: refused against the decoy key before the handler. v1:
+        // the handler ran against the decoy key, and its verify() failed.
         let seen = observed.take();
         assert_eq!(seen.len(), 1);
         assert!(

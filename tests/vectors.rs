@@ -15,8 +15,7 @@ use serde::Deserialize;
 use support::app::read_all_then_verify;
 use tower::ServiceExt;
 use tower_hmac::{
-    protocol::{Authorization, BodyDigest},
-    InMemoryKeys, Secret, SignatureLayer, Signer,
+    schemes::hmac_sha256::Authorization, BodyDigest, InMemoryKeys, Secret, SignatureLayer, Signer,
 };
 
 #[derive(Deserialize)]

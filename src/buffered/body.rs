@@ -1,46 +1,39 @@
 use std::{
+    convert::Infallible,
     pin::Pin,
     task::{Context, Poll},
 };
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
+use http_body_util::Full;
 
 /// A verified request body, held in memory in one piece.
 #[derive(Debug, Clone, Default)]
-pub struct BufferedBody {
-    bytes: Option<Bytes>,
-}
+pub struct BufferedBody(Full<Bytes>);
 
 impl BufferedBody {
     pub(crate) fn new(bytes: Bytes) -> Self {
-        Self {
-            bytes: (!bytes.is_empty()).then_some(bytes),
-        }
+        Self(Full::new(bytes))
     }
 }
 
 impl Body for BufferedBody {
     type Data = Bytes;
-    type Error = std::convert::Infallible;
+    type Error = Infallible;
 
     fn poll_frame(
         self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        Poll::Ready(
-            self.get_mut()
-                .bytes
-                .take()
-                .map(|bytes| Ok(Frame::data(bytes))),
-        )
+        Pin::new(&mut self.get_mut().0).poll_frame(cx)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.bytes.is_none()
+        self.0.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.bytes.as_ref().map_or(0, |b| b.len() as u64))
+        self.0.size_hint()
     }
 }

@@ -9,10 +9,7 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::BufferedBody;
-use crate::{
-    error::ErrorCode,
-    verify::{problem, ResponseBody},
-};
+use crate::{verify::ResponseBody, ErrorCode};
 
 type Prepare = Pin<Box<dyn Future<Output = Result<Request<BufferedBody>, ErrorCode>> + Send>>;
 
@@ -71,7 +68,8 @@ where
         loop {
             match state.as_mut().project() {
                 StateProj::Rejected { code } => {
-                    return Poll::Ready(Ok(problem(*code)));
+                    // Inside `SignatureLayer`, whose guard answers with its own problem.
+                    return Poll::Ready(Ok(code.to_response().map(ResponseBody::problem)));
                 }
                 StateProj::Preparing { prepare, service } => {
                     let next = match ready!(prepare.as_mut().poll(cx)) {

@@ -7,7 +7,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tower_service::Service;
 
 use super::{BufferedBody, ResponseFuture};
-use crate::{error::ErrorCode, verify::ResponseBody, Verifier};
+use crate::{verify::ResponseBody, BoxError, ErrorCode, Verifier};
 
 /// The service made by [`BufferedVerifyLayer`](super::BufferedVerifyLayer).
 #[derive(Debug, Clone)]
@@ -26,7 +26,7 @@ impl<S, B, ResBody> Service<Request<B>> for BufferedVerify<S>
 where
     S: Service<Request<BufferedBody>, Response = Response<ResBody>> + Clone,
     B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B::Error: Into<BoxError>,
 {
     type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
@@ -48,7 +48,7 @@ where
         let limit = self.limit;
         // A declared length over the limit is refused without reading a byte.
         if body.size_hint().lower() > limit as u64 {
-            verifier.shared().reject(ErrorCode::BodyTooLarge);
+            verifier.refuse(ErrorCode::BodyTooLarge);
             return ResponseFuture::rejected(ErrorCode::BodyTooLarge);
         }
         let prepare = async move {
@@ -60,7 +60,7 @@ where
                     } else {
                         ErrorCode::BodyIncomplete
                     };
-                    verifier.shared().reject(code);
+                    verifier.refuse(code);
                     return Err(code);
                 }
             };

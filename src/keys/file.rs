@@ -9,7 +9,7 @@ use serde::Deserialize;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::{InMemoryKeys, Key, KeyLoadError, KeyStore};
-use crate::{protocol::BodyDigest, KeyId, Secret, StoreError, StoreFuture};
+use crate::{BodyDigest, KeyId, Secret, StoreError, StoreFuture};
 
 /// Keys read from a JSON file, reloaded when the file changes.
 ///

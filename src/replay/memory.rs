@@ -4,7 +4,8 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use super::{unix_now, NonceEntry, NonceStatus, NonceStore};
+use super::{NonceEntry, NonceStatus, NonceStore};
+use crate::clock::unix_now;
 use crate::{KeyId, Nonce, StoreError, StoreFuture};
 
 /// The default nonce store: in process memory, bounded, expiring.

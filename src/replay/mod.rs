@@ -8,11 +8,11 @@ mod memory;
 #[cfg(feature = "redis")]
 mod redis;
 
-use std::{
-    sync::Arc,
-    time::{SystemTime, UNIX_EPOCH},
-};
+use std::sync::Arc;
 
+// For the Redis store; every other module takes the clock from `crate::clock`.
+#[cfg(feature = "redis")]
+pub(crate) use crate::clock::unix_now;
 pub use memory::InMemoryNonceStore;
 #[cfg(feature = "redis")]
 pub use redis::RedisNonceStore;
@@ -58,10 +58,4 @@ impl<N: NonceStore + ?Sized> NonceStore for Arc<N> {
     fn insert(&self, entry: NonceEntry<'_>) -> StoreFuture<Result<NonceStatus, StoreError>> {
         (**self).insert(entry)
     }
-}
-
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
 }

@@ -10,7 +10,7 @@ use tower_service::Service;
 
 use super::SigningBody;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::BoxError;
 type Prepare<B> = Pin<Box<dyn Future<Output = Result<Request<SigningBody<B>>, BoxError>> + Send>>;
 
 pin_project! {

@@ -6,7 +6,7 @@ use super::{Signer, SigningService};
 
 /// Signs every request that goes through a tower client.
 ///
-/// A request whose extensions hold a [`BodyDigest`](crate::protocol::BodyDigest)
+/// A request whose extensions hold a [`BodyDigest`](crate::BodyDigest)
 /// is signed with it and its body streamed as is: hash a file first, then
 /// send it. Any other request's body is read into memory (at most
 /// [`max_buffered_body`](Self::max_buffered_body), default 8 MiB), hashed,

@@ -10,9 +10,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tower_service::Service;
 
 use super::{ResponseFuture, SignError, Signer, SigningBody};
-use crate::protocol::BodyDigest;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::{BodyDigest, BoxError};
 
 /// The service made by [`SigningLayer`](super::SigningLayer).
 #[derive(Clone, Debug)]

@@ -6,13 +6,16 @@ use http::{
 };
 
 use crate::{
-    protocol::{
-        host_of, Authorization, BodyDigest, CanonicalRequest, SignedHeaders, MAX_AUTHORIZATION_LEN,
-        MAX_SIGNED_HEADERS,
+    clock::unix_now,
+    schemes::{
+        hmac_sha256::{Authorization, CanonicalRequest, MAX_AUTHORIZATION_LEN, MAX_SIGNED_HEADERS},
+        host_of,
     },
-    replay::unix_now,
-    KeyId, Nonce, Secret,
+    BodyDigest, KeyId, Nonce, Secret, SignedHeaders,
 };
+
+/// The header that declares the body's digest (RFC 9530).
+const CONTENT_DIGEST: HeaderName = HeaderName::from_static("content-digest");
 
 /// Signs requests with one key.
 ///
@@ -21,6 +24,11 @@ use crate::{
 /// `content-type` when present, and every header added with
 /// [`sign_header`](Self::sign_header), present or not: an absent header is
 /// signed as an empty value, so nobody can add it on the way.
+///
+/// A request with a body also gets a `Content-Digest` header declaring the
+/// body's SHA-256, so that the server authenticates it before its handler
+/// runs (PROTOCOL §4.3). The signature is the same as without it, so a
+/// server that ignores the header accepts it too.
 ///
 /// ```
 /// use http::Request;
@@ -41,6 +49,7 @@ pub struct Signer {
     key_id: KeyId,
     secret: Secret,
     extra_headers: Vec<HeaderName>,
+    declare_digest: bool,
 }
 
 /// Why a request could not be signed.
@@ -59,6 +68,9 @@ pub enum SignError {
     /// `Authorization` value longer than [`MAX_AUTHORIZATION_LEN`]: the
     /// server would refuse it.
     TooLarge,
+    /// [`sign_header`](Signer::sign_header) named `authorization`, whose
+    /// value the signature itself replaces: such a request could never verify.
+    SignsAuthorization,
 }
 
 impl fmt::Display for SignError {
@@ -77,6 +89,9 @@ impl fmt::Display for SignError {
                 "more than {MAX_SIGNED_HEADERS} signed headers, or an Authorization value over \
                  {MAX_AUTHORIZATION_LEN} bytes"
             ),
+            Self::SignsAuthorization => {
+                f.write_str("the authorization header cannot be signed: the signature replaces it")
+            }
         }
     }
 }
@@ -90,10 +105,21 @@ impl Signer {
             key_id,
             secret,
             extra_headers: Vec::new(),
+            declare_digest: true,
         }
     }
 
-    /// Also signs `name`, whether or not the request carries it.
+    /// Whether to send `Content-Digest` with bodies (on by default). Off,
+    /// requests are exactly protocol v1: a server can then judge them only
+    /// once their body has arrived.
+    pub fn declare_digest(mut self, declare: bool) -> Self {
+        self.declare_digest = declare;
+        self
+    }
+
+    /// Also signs `name`, whether or not the request carries it. Signing
+    /// `authorization` makes every `sign` call fail with
+    /// [`SignError::SignsAuthorization`].
     pub fn sign_header(mut self, name: HeaderName) -> Self {
         if !self.extra_headers.contains(&name) {
             self.extra_headers.push(name);
@@ -112,7 +138,7 @@ impl Signer {
     }
 
     /// Signs a request whose body digest was computed beforehand (with a
-    /// [`BodyHasher`](crate::protocol::BodyHasher) over a file, say), so the
+    /// [`BodyHasher`](crate::BodyHasher) over a file, say), so the
     /// body can then be streamed.
     pub fn sign_with_digest<B>(
         &self,
@@ -133,6 +159,9 @@ impl Signer {
         time: u64,
         nonce: Nonce,
     ) -> Result<Authorization, SignError> {
+        if self.extra_headers.contains(&AUTHORIZATION) {
+            return Err(SignError::SignsAuthorization);
+        }
         if !request.headers().contains_key(HOST) {
             let authority = request.uri().authority().ok_or(SignError::NoHost)?;
             let host = HeaderValue::from_str(host_of(authority)).map_err(|_| SignError::NoHost)?;
@@ -165,7 +194,12 @@ impl Signer {
         if value.len() > MAX_AUTHORIZATION_LEN {
             return Err(SignError::TooLarge);
         }
-        request.headers_mut().insert(AUTHORIZATION, value);
+        let headers = request.headers_mut();
+        headers.insert(AUTHORIZATION, value);
+        // Unsigned by name: the signature covers the digest through its last line.
+        if self.declare_digest && *body != BodyDigest::EMPTY {
+            headers.insert(CONTENT_DIGEST, body.to_content_digest());
+        }
         Ok(authorization)
     }
 }
@@ -176,6 +210,7 @@ impl fmt::Debug for Signer {
             .field("key_id", &self.key_id)
             .field("secret", &self.secret)
             .field("extra_headers", &self.extra_headers)
+            .field("declare_digest", &self.declare_digest)
             .finish()
     }
 }

@@ -7,23 +7,20 @@ use std::{
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
+use http_body_util::Full;
 use pin_project_lite::pin_project;
 
-use super::verifier::Shared;
-use crate::{
-    error::ErrorCode,
-    protocol::{BodyDigest, BodyHasher},
+use super::{
+    progress::{erase, poll_frame, InnerBody, Parked, Progress},
+    state::Shared,
 };
-
-/// The request body as the layer keeps it: type-erased by axum's `Body`,
-/// which takes an axum `Body` as it is instead of boxing it again.
-type InnerBody = axum::body::Body;
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::{BoxError, ErrorCode};
 
 /// The request body as the handler sees it: the client's frames, passed
-/// through untouched (the very same `Bytes`), hashed on the way.
+/// through untouched (the very same `Bytes`), judged on the way by the
+/// request's scheme (for `HMAC-SHA256`, hashed with SHA-256).
 ///
-/// When the body ends the digest is handed to the request's
+/// When the body ends the scheme's verdict is handed to the request's
 /// [`Verifier`](crate::Verifier). Trailers pass through and are not signed.
 /// A body dropped before its end (a handler that never reads it) is kept
 /// aside, so that `verify()` or the response guard can read the rest.
@@ -32,82 +29,23 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub struct SignedBody {
     // `None` only once dropped.
     inner: Option<InnerBody>,
+    // `None` once the body ended.
     progress: Option<Progress>,
     shared: Arc<Shared>,
 }
 
-/// How far the hashing has got; `None` in `SignedBody` once the body ended.
-pub(crate) struct Progress {
-    hasher: BodyHasher,
-    received: u64,
-    declared: Option<u64>,
-}
-
-impl Progress {
-    fn update(&mut self, data: &[u8]) {
-        self.hasher.update(data);
-        self.received += data.len() as u64;
-    }
-
-    /// The digest, unless fewer bytes came than were declared (an HTTP/2
-    /// stream reset with NO_ERROR ends a body early without an error).
-    fn finish(self) -> Result<BodyDigest, ErrorCode> {
-        match self.declared {
-            Some(declared) if declared != self.received => Err(ErrorCode::BodyIncomplete),
-            // Most requests have no body: skip hashing nothing.
-            _ if self.received == 0 => Ok(BodyDigest::EMPTY),
-            _ => Ok(self.hasher.finish()),
-        }
-    }
-}
-
-/// The unread rest of a request body and the hash of what was read.
-pub(crate) struct Parked {
-    body: InnerBody,
-    progress: Progress,
-}
-
-impl Parked {
-    /// Reads and hashes the rest of the body, at most `limit` more bytes.
-    pub(crate) async fn drain(mut self, limit: u64) -> Result<BodyDigest, ErrorCode> {
-        use http_body_util::BodyExt as _;
-        let mut drained: u64 = 0;
-        while let Some(frame) = self.body.frame().await {
-            let frame = frame.map_err(|_| ErrorCode::BodyIncomplete)?;
-            if let Some(data) = frame.data_ref() {
-                drained += data.len() as u64;
-                if drained > limit {
-                    return Err(ErrorCode::BodyTooLarge);
-                }
-                self.progress.update(data);
-            }
-        }
-        self.progress.finish()
-    }
-}
-
 impl SignedBody {
-    pub(crate) fn new<B>(inner: B, shared: Arc<Shared>) -> Self
+    /// `progress` is `None` for a bodiless request, settled already.
+    pub(crate) fn new<B>(inner: B, progress: Option<Progress>, shared: Arc<Shared>) -> Self
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        let declared = inner.size_hint().exact();
-        // An empty body can be verified before anyone reads it.
-        let empty = inner.is_end_stream() || declared == Some(0);
-        let mut body = Self {
-            inner: Some(InnerBody::new(inner)),
-            progress: Some(Progress {
-                hasher: BodyHasher::new(),
-                received: 0,
-                declared,
-            }),
+        Self {
+            inner: Some(erase(inner)),
+            progress,
             shared,
-        };
-        if empty {
-            body.finish();
         }
-        body
     }
 
     fn finish(&mut self) {
@@ -127,9 +65,7 @@ impl Body for SignedBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
         let inner = this.inner.as_mut().expect("only taken on drop");
-        // `into_inner`: the handler sees the transport's own error, not axum's wrapper.
-        let frame = ready!(Pin::new(&mut *inner).poll_frame(cx))
-            .map(|frame| frame.map_err(axum::Error::into_inner));
+        let frame = ready!(poll_frame(inner, cx));
         match &frame {
             Some(Ok(frame)) => {
                 match (frame.data_ref(), this.progress.as_mut()) {
@@ -195,7 +131,7 @@ pin_project! {
     #[project = KindProj]
     enum Kind<B> {
         Inner { #[pin] body: B },
-        Problem { body: Option<Bytes> },
+        Problem { #[pin] body: Full<Bytes> },
     }
 }
 
@@ -208,7 +144,9 @@ impl<B> ResponseBody<B> {
 
     pub(crate) fn problem(body: Bytes) -> Self {
         Self {
-            kind: Kind::Problem { body: Some(body) },
+            kind: Kind::Problem {
+                body: Full::new(body),
+            },
         }
     }
 }
@@ -226,23 +164,21 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         match self.project().kind.project() {
             KindProj::Inner { body } => body.poll_frame(cx),
-            KindProj::Problem { body } => Poll::Ready(body.take().map(|b| Ok(Frame::data(b)))),
+            KindProj::Problem { body } => body.poll_frame(cx).map_err(|never| match never {}),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             Kind::Inner { body } => body.is_end_stream(),
-            Kind::Problem { body } => body.is_none(),
+            Kind::Problem { body } => body.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             Kind::Inner { body } => body.size_hint(),
-            Kind::Problem { body } => {
-                SizeHint::with_exact(body.as_ref().map_or(0, |b| b.len() as u64))
-            }
+            Kind::Problem { body } => body.size_hint(),
         }
     }
 }

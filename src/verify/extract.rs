@@ -78,8 +78,7 @@ impl<S: Send + Sync> FromRequest<S> for VerifiedBytes {
                 } else {
                     ErrorCode::BodyIncomplete
                 };
-                verifier.shared().reject(code);
-                return Err(VerifyError::failed(code));
+                return Err(verifier.refuse(code));
             }
         };
         let verified = verifier.verify().await?;

@@ -2,29 +2,37 @@ use std::{
     future::Future,
     pin::Pin,
     sync::Arc,
-    task::{ready, Context, Poll},
+    task::{ready, Context as TaskContext, Poll},
 };
 
 use bytes::Bytes;
-use http::{Request, Response};
+use http::{header, HeaderValue, Request, Response, Version};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::{
+    drain::{close_if_cut, expects_continue, Drain, DrainLimits},
     layer::Config,
-    verifier::{problem, Limits, Shared, Verdict},
+    progress::{erase, Progress},
+    service::is_bodiless,
+    state::{Caller, ReplayRecord, Shared, Verdict},
     ResponseBody, SignedBody, Verifier,
 };
 use crate::{
-    error::ErrorCode,
     observe::{Outcome, Report},
-    protocol::{Authorization, BodyDigest, CanonicalRequest},
-    Secret, StoreError, StoreFuture,
+    replay::NonceStatus,
+    schemes::{Authentication, BodyCheck, Claim},
+    BoxError, ErrorCode, Secret, StoreError, StoreFuture,
 };
 
+type Lookup = StoreFuture<Result<Option<Secret>, StoreError>>;
+type Insert = StoreFuture<Result<NonceStatus, StoreError>>;
+type Read = Pin<Box<dyn Future<Output = Result<(), ErrorCode>> + Send>>;
+
 pin_project! {
-    /// Response future of [`SignatureService`](super::SignatureService): looks
-    /// the key up, runs the handler, then applies the response guard.
+    /// Response future of [`SignatureService`](super::SignatureService):
+    /// looks the key up, authenticates what it can, runs the handler, then
+    /// applies the response guard. A refusal drains the body before it is sent.
     pub struct ResponseFuture<S, B>
     where
         S: Service<Request<SignedBody>>,
@@ -32,6 +40,10 @@ pin_project! {
         #[pin]
         state: State<S, B>,
         report: Report,
+        // `WWW-Authenticate` on a 401.
+        challenge: HeaderValue,
+        version: Version,
+        context: Context,
     }
 }
 
@@ -41,80 +53,217 @@ pin_project! {
     where
         S: Service<Request<SignedBody>>,
     {
-        Rejected {
-            code: ErrorCode,
+        // Only while the future is being built.
+        Empty,
+        // Reading and throwing away the unread body, then answering.
+        Draining {
+            #[pin]
+            drain: Drain,
+            answer: Option<Answer<S::Response>>,
+            cut: bool,
         },
         Lookup {
-            lookup: StoreFuture<Result<Option<Secret>, StoreError>>,
+            lookup: Lookup,
             pending: Option<Box<Pending<S, B>>>,
+        },
+        // Authenticated: recording the nonce before the handler runs.
+        Recording {
+            insert: Insert,
+            ready: Option<Box<Ready<S, B>>>,
         },
         Inner {
             #[pin]
             future: S::Future,
             shared: Arc<Shared>,
         },
-        // The handler answered without verifying and left part of the body
-        // unread: read it, so the guard can tell a forgery from a bug.
-        Draining {
-            drain: Pin<Box<dyn Future<Output = Result<BodyDigest, ErrorCode>> + Send>>,
+        // The handler answered without verifying a request that can only be
+        // judged at its end, and left part of the body unread: read it.
+        Reading {
+            read: Read,
             response: Option<S::Response>,
             shared: Arc<Shared>,
         },
     }
 }
 
-/// A request that passed the checks, waiting for its key.
+/// What goes out once the body is drained.
+enum Answer<R> {
+    Inner(R, Outcome),
+    Problem(ErrorCode),
+}
+
+/// A request that passed the checks that need no key, waiting for its key.
 pub(crate) struct Pending<S, B> {
     pub(crate) service: S,
     pub(crate) request: Request<B>,
-    pub(crate) auth: Authorization,
-    pub(crate) canonical: CanonicalRequest,
+    pub(crate) claim: Box<dyn Claim>,
     pub(crate) config: Arc<Config>,
 }
 
-impl<S, B> ResponseFuture<S, B>
-where
-    S: Service<Request<SignedBody>>,
-{
-    pub(crate) fn rejected(code: ErrorCode, report: Report) -> Self {
-        Self {
-            state: State::Rejected { code },
-            report,
-        }
-    }
+/// A request cleared to reach the handler.
+struct Ready<S, B> {
+    service: S,
+    request: Request<B>,
+    record: ReplayRecord,
+    caller: Caller,
+    check: Box<dyn BodyCheck>,
+    config: Arc<Config>,
+}
 
-    /// Waits for the key store, then runs the handler.
-    pub(crate) fn lookup(
-        lookup: StoreFuture<Result<Option<Secret>, StoreError>>,
-        pending: Pending<S, B>,
-        report: Report,
-    ) -> Self {
-        Self {
-            report,
-            state: State::Lookup {
-                lookup,
-                // Boxed: only slow key stores get here, and the future stays small.
-                pending: Some(Box::new(pending)),
-            },
-        }
-    }
+/// What comes of a request once its key is known. Short-lived, on the stack.
+#[allow(clippy::large_enum_variant)]
+enum Next<S, B> {
+    Refuse(ErrorCode, B),
+    Record(Insert, Box<Ready<S, B>>),
+    Call(Ready<S, B>),
 }
 
 impl<S, B> ResponseFuture<S, B>
 where
     S: Service<Request<SignedBody>>,
     B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B::Error: Into<BoxError>,
 {
-    /// Runs the handler at once, with the key the store had at hand.
+    fn new(request: &Request<B>, config: &Config, challenge: HeaderValue, report: Report) -> Self {
+        let context = Context {
+            expect_continue: expects_continue(request.headers()),
+            drain: config.drain,
+        };
+        Self {
+            state: State::Empty,
+            report,
+            challenge,
+            version: request.version(),
+            context,
+        }
+    }
+
+    /// Refused before the handler: drain the body, then answer `code`.
+    pub(crate) fn refused(
+        code: ErrorCode,
+        request: Request<B>,
+        config: &Config,
+        challenge: HeaderValue,
+        report: Report,
+    ) -> Self {
+        let mut future = Self::new(&request, config, challenge, report);
+        future.state = future.context.refusal(code, request.into_body());
+        future
+    }
+
+    /// Waits for the key store, then goes on.
+    pub(crate) fn lookup(
+        lookup: Lookup,
+        pending: Pending<S, B>,
+        challenge: HeaderValue,
+        report: Report,
+    ) -> Self {
+        let config = pending.config.clone();
+        let mut future = Self::new(&pending.request, &config, challenge, report);
+        future.state = State::Lookup {
+            lookup,
+            // Boxed: only slow key stores get here, and the future stays small.
+            pending: Some(Box::new(pending)),
+        };
+        future
+    }
+
+    /// Goes on at once, with the key the store had at hand.
     pub(crate) fn found(
         found: Result<Option<Secret>, StoreError>,
         pending: Pending<S, B>,
+        challenge: HeaderValue,
         report: Report,
     ) -> Self {
-        Self {
-            state: pending.start(found),
-            report,
+        let config = pending.config.clone();
+        let mut future = Self::new(&pending.request, &config, challenge, report);
+        future.state = future.context.next(pending.authenticate(found));
+        future
+    }
+}
+
+/// What every state of one request needs to know of it.
+#[derive(Clone, Copy)]
+struct Context {
+    /// The client waits for `100 Continue` before it sends the body.
+    expect_continue: bool,
+    drain: DrainLimits,
+}
+
+impl Context {
+    fn refusal<S, B>(&self, code: ErrorCode, body: B) -> State<S, B>
+    where
+        S: Service<Request<SignedBody>>,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        // Not asked for, the body is not sent: never ask for a refused one.
+        let drain = if self.expect_continue {
+            Drain::skipped()
+        } else {
+            Drain::new(erase(body), self.drain)
+        };
+        State::Draining {
+            drain,
+            answer: Some(Answer::Problem(code)),
+            cut: false,
+        }
+    }
+
+    fn next<S, B>(&self, next: Next<S, B>) -> State<S, B>
+    where
+        S: Service<Request<SignedBody>>,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        match next {
+            Next::Refuse(code, body) => self.refusal(code, body),
+            Next::Record(insert, ready) => State::Recording {
+                insert,
+                ready: Some(ready),
+            },
+            Next::Call(ready) => ready.call(),
+        }
+    }
+
+    /// The response guard: what becomes of the handler's response.
+    fn guard<S, B, ResBody>(
+        &self,
+        response: Response<ResBody>,
+        shared: Arc<Shared>,
+        report: &mut Report,
+    ) -> State<S, B>
+    where
+        S: Service<Request<SignedBody>, Response = Response<ResBody>>,
+    {
+        let answer = match shared.verdict(response.status()) {
+            Verdict::Read(parked) => {
+                let limit = shared.unread_limit();
+                return State::Reading {
+                    read: Box::pin(parked.read_to_end(limit)),
+                    response: Some(response),
+                    shared,
+                };
+            }
+            Verdict::Verified => Answer::Inner(response, Outcome::Accepted),
+            Verdict::PassUnverified => Answer::Inner(response, Outcome::UnverifiedClientError),
+            Verdict::Replace(code) => Answer::Problem(code),
+        };
+        if shared.is_authenticated() {
+            report.authenticated();
+        }
+        let drain = match shared.take_parked() {
+            None => Drain::finished(),
+            // Never asked for: the client is not sending it.
+            Some(parked) if self.expect_continue && parked.progress.received() == 0 => {
+                Drain::skipped()
+            }
+            Some(parked) => Drain::new(parked.body, self.drain),
+        };
+        State::Draining {
+            drain,
+            answer: Some(answer),
+            cut: shared.was_cut(),
         }
     }
 }
@@ -123,42 +272,107 @@ impl<S, B> Pending<S, B>
 where
     S: Service<Request<SignedBody>>,
     B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B::Error: Into<BoxError>,
 {
-    /// With the key store's answer: hand the request to the handler.
-    fn start(self, found: Result<Option<Secret>, StoreError>) -> State<S, B> {
+    /// With the key store's answer: authenticate as far as the head allows.
+    fn authenticate(self, found: Result<Option<Secret>, StoreError>) -> Next<S, B> {
         let Self {
-            mut service,
+            service,
             request,
-            auth,
-            canonical,
+            claim,
             config,
         } = self;
+        let key_id = claim.key_id().clone();
         let (secret, known_key) = match found {
             Ok(Some(secret)) => (secret, true),
-            // Carry on with a decoy that matches nothing: an unknown
-            // key must behave exactly like a wrong signature, or key
-            // ids could be probed by timing or by `100 Continue`.
+            // Carry on with a decoy that matches nothing: an unknown key
+            // must behave exactly like a wrong signature, or key ids could
+            // be probed by timing.
             Ok(None) => (config.decoy.clone(), false),
             Err(error) => {
-                tracing::error!(key_id = %auth.key_id(), %error, "tower-hmac: key store failed");
-                return State::Rejected {
-                    code: ErrorCode::KeyStoreUnavailable,
-                };
+                tracing::error!(%key_id, %error, "tower-hmac: key store failed");
+                return Next::Refuse(ErrorCode::KeyStoreUnavailable, request.into_body());
             }
         };
-        let limits = Limits {
-            nonces: config.nonces.clone(),
-            deadline: auth
-                .time()
-                .saturating_add(config.max_skew)
+        let replay = claim.replay();
+        let record = ReplayRecord {
+            key_id,
+            nonce: replay.nonce.clone(),
+            signed_at: replay.signed_at,
+            deadline: replay
+                .signed_at
+                .saturating_add(config.policy.max_clock_skew)
                 .saturating_add(config.max_request_duration),
-            unread_limit: config.max_unread_body,
         };
-        let shared = Shared::new(auth, canonical, secret, known_key, limits);
+        let bodiless = is_bodiless(request.body());
+        let (caller, check) = match claim.authenticate(&secret, bodiless) {
+            Authentication::Refused(code) => {
+                if !known_key {
+                    tracing::debug!(key_id = %record.key_id, "tower-hmac: unknown key id");
+                }
+                tracing::debug!(key_id = %record.key_id, %code, "tower-hmac: refused before the handler");
+                return Next::Refuse(code, request.into_body());
+            }
+            // A decoy cannot match; this only guards against a scheme that ignores its key.
+            Authentication::Authenticated(_) if !known_key => {
+                return Next::Refuse(ErrorCode::InvalidSignature, request.into_body());
+            }
+            Authentication::Authenticated(check) => (Caller::Authenticated, check),
+            Authentication::Deferred(_) if config.require_early => {
+                tracing::debug!(key_id = %record.key_id, "tower-hmac: early authentication required");
+                return Next::Refuse(ErrorCode::EarlyAuthenticationRequired, request.into_body());
+            }
+            Authentication::Deferred(check) => (Caller::Deferred(config.nonces.clone()), check),
+        };
+        let authenticated = matches!(caller, Caller::Authenticated);
+        let nonces = config.nonces.clone();
+        let ready = Ready {
+            service,
+            request,
+            record,
+            caller,
+            check,
+            config,
+        };
+        if !authenticated {
+            return Next::Call(ready);
+        }
+        // Recorded as soon as the caller is known: a replay never reaches the handler.
+        let Some(nonces) = nonces else {
+            return Next::Call(ready);
+        };
+        match nonces.insert(ready.record.entry()).into_ready() {
+            Ok(recorded) => match ready.record.outcome(recorded) {
+                Ok(()) => Next::Call(ready),
+                Err(code) => Next::Refuse(code, ready.request.into_body()),
+            },
+            Err(insert) => Next::Record(insert, Box::new(ready)),
+        }
+    }
+}
+
+impl<S, B> Ready<S, B>
+where
+    S: Service<Request<SignedBody>>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    /// Hands the request to the handler.
+    fn call(self) -> State<S, B> {
+        let Ready {
+            mut service,
+            request,
+            record,
+            caller,
+            check,
+            config,
+        } = self;
+        let bodiless = is_bodiless(request.body());
+        let shared = Shared::new(record, caller, !bodiless, config.max_unread_body);
         let (mut parts, body) = request.into_parts();
         parts.extensions.insert(Verifier::new(shared.clone()));
-        let body = SignedBody::new(body, shared.clone());
+        let progress = (!bodiless).then(|| Progress::new(check, body.size_hint().exact()));
+        let body = SignedBody::new(body, progress, shared.clone());
         let future = service.call(Request::from_parts(parts, body));
         State::Inner { future, shared }
     }
@@ -168,74 +382,72 @@ impl<S, B, ResBody> Future for ResponseFuture<S, B>
 where
     S: Service<Request<SignedBody>, Response = Response<ResBody>>,
     B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B::Error: Into<BoxError>,
 {
     type Output = Result<Response<ResponseBody<ResBody>>, S::Error>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let mut state = this.state;
-        let report = &*this.report;
-        let _entered = report.span().enter();
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let context = *this.context;
+        let span = this.report.span().clone();
+        let _entered = span.enter();
         loop {
-            match state.as_mut().project() {
-                StateProj::Rejected { code } => {
-                    report.finish(Outcome::Rejected(*code));
-                    return Poll::Ready(Ok(problem(*code)));
+            let next = match this.state.as_mut().project() {
+                StateProj::Draining { drain, answer, cut } => {
+                    let finished = ready!(drain.poll(cx));
+                    let answer = answer.take().expect("polled after completion");
+                    let (outcome, mut response) = match answer {
+                        Answer::Inner(response, outcome) => {
+                            (outcome, response.map(ResponseBody::inner))
+                        }
+                        Answer::Problem(code) => {
+                            (Outcome::Rejected(code), problem(code, this.challenge))
+                        }
+                    };
+                    close_if_cut(&mut response, *this.version, *cut || !finished);
+                    this.report.finish(outcome);
+                    return Poll::Ready(Ok(response));
                 }
                 StateProj::Lookup { lookup, pending } => {
                     let found = ready!(Pin::new(lookup).poll(cx));
-                    let pending = pending.take().expect("polled after completion");
-                    state.set(pending.start(found));
+                    let pending = *pending.take().expect("polled after completion");
+                    context.next(pending.authenticate(found))
+                }
+                StateProj::Recording { insert, ready } => {
+                    let recorded = ready!(Pin::new(insert).poll(cx));
+                    let ready = ready.take().expect("polled after completion");
+                    match ready.record.outcome(recorded) {
+                        Ok(()) => (*ready).call(),
+                        Err(code) => context.refusal(code, ready.request.into_body()),
+                    }
                 }
                 StateProj::Inner { future, shared } => {
                     let response = ready!(future.poll(cx))?;
-                    match shared.verdict(response.status()) {
-                        Verdict::Drain(parked) => {
-                            let shared = shared.clone();
-                            state.set(State::Draining {
-                                drain: Box::pin(parked.drain(shared.unread_limit())),
-                                response: Some(response),
-                                shared,
-                            });
-                        }
-                        verdict => return Poll::Ready(Ok(conclude(verdict, response, report))),
-                    }
+                    context.guard(response, shared.clone(), this.report)
                 }
-                StateProj::Draining {
-                    drain,
+                StateProj::Reading {
+                    read,
                     response,
                     shared,
                 } => {
-                    shared.body_settled(ready!(drain.as_mut().poll(cx)));
+                    shared.body_settled(ready!(read.as_mut().poll(cx)));
                     let response = response.take().expect("polled after completion");
-                    let verdict = shared.verdict(response.status());
-                    return Poll::Ready(Ok(conclude(verdict, response, report)));
+                    context.guard(response, shared.clone(), this.report)
                 }
-            }
+                StateProj::Empty => unreachable!("a ResponseFuture always has a state"),
+            };
+            this.state.set(next);
         }
     }
 }
 
-/// Applies the guard's verdict to the handler's response, and reports it.
-fn conclude<ResBody>(
-    verdict: Verdict,
-    response: Response<ResBody>,
-    report: &Report,
-) -> Response<ResponseBody<ResBody>> {
-    let (outcome, response) = match verdict {
-        Verdict::Verified => (Outcome::Accepted, response.map(ResponseBody::inner)),
-        Verdict::PassUnverified => (
-            Outcome::UnverifiedClientError,
-            response.map(ResponseBody::inner),
-        ),
-        Verdict::Replace(code) => (Outcome::Rejected(code), problem(code)),
-        // Only after a drain, when nothing is parked any more.
-        Verdict::Drain(_) => {
-            let code = ErrorCode::VerificationSkipped;
-            (Outcome::Rejected(code), problem(code))
-        }
-    };
-    report.finish(outcome);
+/// The problem response for `code`, with the challenge on a 401.
+pub(crate) fn problem<B>(code: ErrorCode, challenge: &HeaderValue) -> Response<ResponseBody<B>> {
+    let mut response = code.to_response().map(ResponseBody::problem);
+    if response.status() == http::StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, challenge.clone());
+    }
     response
 }

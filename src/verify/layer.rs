@@ -1,10 +1,14 @@
 use std::{sync::Arc, time::Duration};
 
-use http::{header::HOST, HeaderName};
+use http::{header::HOST, HeaderName, HeaderValue};
 use tower_layer::Layer;
 
-use super::SignatureService;
-use crate::{observe::OutcomeHook, InMemoryNonceStore, KeyStore, NonceStore, Secret};
+use super::{drain::DrainLimits, SignatureService};
+use crate::{
+    observe::{Caller, OutcomeHook},
+    schemes::{self, Policy, Scheme},
+    InMemoryNonceStore, KeyStore, NonceStore, Secret,
+};
 
 /// Accepts only requests signed with a known key; see the [crate docs](crate).
 ///
@@ -15,11 +19,12 @@ use crate::{observe::OutcomeHook, InMemoryNonceStore, KeyStore, NonceStore, Secr
 ///
 /// let keys = InMemoryKeys::new().with_key("7".parse().unwrap(), Secret::new(vec![7; 32]).unwrap());
 /// let app: Router = Router::new()
-///     .route("/upload", post(|| async { "unreachable without verify()" }))
+///     .route("/upload", post(|| async { "a handler that forgot verify() answers 500" }))
 ///     .route_layer(
 ///         SignatureLayer::new(keys)
 ///             .max_clock_skew(Duration::from_secs(60))
-///             .require_signed_header(http::header::CONTENT_TYPE),
+///             .require_signed_header(http::header::CONTENT_TYPE)
+///             .require_early_authentication(true),
 ///     );
 /// ```
 #[derive(Clone)]
@@ -30,14 +35,31 @@ pub struct SignatureLayer {
 #[derive(Clone)]
 pub(crate) struct Config {
     pub(crate) keys: Arc<dyn KeyStore>,
+    pub(crate) schemes: Vec<Arc<dyn Scheme>>,
+    /// `WWW-Authenticate` for a 401 that no scheme claimed: every scheme's name.
+    pub(crate) challenge: HeaderValue,
     pub(crate) nonces: Option<Arc<dyn NonceStore>>,
-    pub(crate) max_skew: u64,
+    pub(crate) policy: Policy,
     pub(crate) max_request_duration: u64,
-    pub(crate) required_headers: Vec<HeaderName>,
     pub(crate) on_outcome: Option<OutcomeHook>,
     pub(crate) max_unread_body: u64,
+    pub(crate) drain: DrainLimits,
+    pub(crate) require_early: bool,
     /// Stands in for the secret of an unknown key id.
     pub(crate) decoy: Secret,
+}
+
+impl Config {
+    /// The scheme whose name opens `authorization`, if any.
+    pub(crate) fn scheme_for(&self, authorization: &[u8]) -> Option<&Arc<dyn Scheme>> {
+        let word = authorization
+            .split(|&b| b == b' ')
+            .next()
+            .unwrap_or_default();
+        self.schemes
+            .iter()
+            .find(|scheme| scheme.name().as_bytes().eq_ignore_ascii_case(word))
+    }
 }
 
 impl SignatureLayer {
@@ -47,22 +69,72 @@ impl SignatureLayer {
     pub const DEFAULT_MAX_REQUEST_DURATION: Duration = Duration::from_secs(300);
     /// The default for [`max_unread_body`](Self::max_unread_body): 1 MiB.
     pub const DEFAULT_MAX_UNREAD_BODY: u64 = 1024 * 1024;
+    /// The default for [`drain`](Self::drain): 8 MiB.
+    pub const DEFAULT_DRAIN_BYTES: u64 = 8 * 1024 * 1024;
+    /// The default for [`drain`](Self::drain): 5 s.
+    pub const DEFAULT_DRAIN_TIME: Duration = Duration::from_secs(5);
 
-    /// A layer that looks keys up in `keys`, requires `host` to be signed,
-    /// allows 300 s of clock skew, and remembers nonces in memory.
+    /// A layer for the native `HMAC-SHA256` scheme that looks keys up in
+    /// `keys`, requires `host` to be signed, allows 300 s of clock skew, and
+    /// remembers nonces in memory.
     pub fn new(keys: impl KeyStore) -> Self {
+        let schemes = schemes::default_schemes();
         Self {
             config: Arc::new(Config {
                 keys: Arc::new(keys),
+                challenge: challenge(&schemes),
+                schemes,
                 nonces: Some(Arc::new(InMemoryNonceStore::new())),
-                max_skew: Self::DEFAULT_MAX_CLOCK_SKEW.as_secs(),
+                policy: Policy {
+                    max_clock_skew: Self::DEFAULT_MAX_CLOCK_SKEW.as_secs(),
+                    required_headers: vec![HOST],
+                },
                 max_request_duration: Self::DEFAULT_MAX_REQUEST_DURATION.as_secs(),
-                required_headers: vec![HOST],
                 on_outcome: None,
                 max_unread_body: Self::DEFAULT_MAX_UNREAD_BODY,
+                drain: DrainLimits {
+                    bytes: Self::DEFAULT_DRAIN_BYTES,
+                    time: Self::DEFAULT_DRAIN_TIME,
+                },
+                require_early: false,
                 decoy: Secret::random(),
             }),
         }
+    }
+
+    /// Also accepts requests signed with `scheme`, chosen by the first word
+    /// of their `Authorization` value (replacing a scheme of the same name):
+    /// one layer can serve clients of several schemes while they migrate.
+    pub fn scheme(mut self, scheme: impl Scheme) -> Self {
+        let config = self.config();
+        config
+            .schemes
+            .retain(|known| !known.name().eq_ignore_ascii_case(scheme.name()));
+        config.schemes.push(Arc::new(scheme));
+        config.challenge = challenge(&config.schemes);
+        self
+    }
+
+    /// Refuses, before the handler runs, every request that cannot be
+    /// authenticated before its body is read (off by default, so that
+    /// clients of protocol v1 that do not declare `Content-Digest` keep
+    /// working): they get 401 `early_authentication_required`. With it on,
+    /// nobody without the key can make a handler run or stream a body into it.
+    pub fn require_early_authentication(mut self, required: bool) -> Self {
+        self.config().require_early = required;
+        self
+    }
+
+    /// When the layer answers before the body has been read (a refusal), it
+    /// first reads and throws away up to `bytes` of what is left, for at
+    /// most `time` (defaults 8 MiB and 5 s), so that a client still sending
+    /// its body receives the answer. Past either bound, the answer goes out
+    /// with `Connection: close` (HTTP/1.1) and the rest is not read. A client
+    /// that sent `Expect: 100-continue` is answered without being asked for
+    /// the body at all.
+    pub fn drain(mut self, bytes: u64, time: Duration) -> Self {
+        self.config().drain = DrainLimits { bytes, time };
+        self
     }
 
     fn config(&mut self) -> &mut Config {
@@ -73,7 +145,7 @@ impl SignatureLayer {
     /// (default 300 s; whole seconds, a fraction counts as a second).
     /// Smaller narrows the replay window, larger tolerates worse clocks.
     pub fn max_clock_skew(mut self, skew: Duration) -> Self {
-        self.config().max_skew = whole_seconds(skew);
+        self.config().policy.max_clock_skew = whole_seconds(skew);
         self
     }
 
@@ -87,8 +159,9 @@ impl SignatureLayer {
 
     /// The most bytes of body that will be read on the handler's behalf when
     /// it leaves the body unread (default 1 MiB): by `verify()`, or by the
-    /// response guard to tell a forgery from a genuine request. Past it the
-    /// request fails as `body_too_large`. A handler that expects big bodies
+    /// response guard to tell a forgery from a genuine request when the
+    /// request could not be authenticated up front. Past it the request
+    /// fails as `body_too_large`. A handler that expects big bodies
     /// reads them itself. Bound the time a body may take with a timeout
     /// outside this layer (tower-http's `RequestBodyTimeoutLayer`, say).
     pub fn max_unread_body(mut self, bytes: u64) -> Self {
@@ -98,7 +171,7 @@ impl SignatureLayer {
 
     /// Also require `name` to be in `SignedHeaders` (`host` always is).
     pub fn require_signed_header(mut self, name: HeaderName) -> Self {
-        let required = &mut self.config().required_headers;
+        let required = &mut self.config().policy.required_headers;
         if !required.contains(&name) {
             required.push(name);
         }
@@ -111,11 +184,12 @@ impl SignatureLayer {
         self
     }
 
-    /// Calls `hook` once per request with the key id it claimed (if its
-    /// header parsed) and how it ended: for metrics. See [`OutcomeCounters`](crate::observe::OutcomeCounters).
+    /// Calls `hook` once per request with who sent it and how it ended: for
+    /// metrics. See [`OutcomeCounters`](crate::observe::OutcomeCounters);
+    /// label by key id only when [`Caller::Authenticated`].
     pub fn on_outcome(
         mut self,
-        hook: impl Fn(Option<&crate::KeyId>, crate::Outcome) + Send + Sync + 'static,
+        hook: impl Fn(Caller<'_>, crate::Outcome) + Send + Sync + 'static,
     ) -> Self {
         self.config().on_outcome = Some(Arc::new(hook));
         self
@@ -132,13 +206,21 @@ impl SignatureLayer {
 impl std::fmt::Debug for SignatureLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SignatureLayer")
-            .field("max_clock_skew", &self.config.max_skew)
+            .field("schemes", &self.config.challenge)
+            .field("max_clock_skew", &self.config.policy.max_clock_skew)
             .field("max_request_duration", &self.config.max_request_duration)
-            .field("required_headers", &self.config.required_headers)
+            .field("required_headers", &self.config.policy.required_headers)
+            .field("require_early_authentication", &self.config.require_early)
+            .field("drain", &self.config.drain)
             .field("replay_protection", &self.config.nonces.is_some())
             .field("max_unread_body", &self.config.max_unread_body)
             .finish_non_exhaustive()
     }
+}
+
+fn challenge(schemes: &[Arc<dyn Scheme>]) -> HeaderValue {
+    let names: Vec<&str> = schemes.iter().map(|scheme| scheme.name()).collect();
+    HeaderValue::try_from(names.join(", ")).expect("a scheme's name is an HTTP token")
 }
 
 fn whole_seconds(duration: Duration) -> u64 {

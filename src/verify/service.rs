@@ -3,20 +3,18 @@ use std::{
     task::{Context, Poll},
 };
 
-use axum::extract::OriginalUri;
 use http::{
     header::{AUTHORIZATION, HOST},
-    HeaderMap, Request, Response, Uri,
+    HeaderValue, Request, Response,
 };
 use tower_service::Service;
 
 use super::{future::Pending, layer::Config, ResponseBody, ResponseFuture, SignedBody};
 use crate::{
-    error::ErrorCode,
+    clock::unix_now,
     observe::Report,
-    protocol::{host_of, Authorization},
-    replay::unix_now,
-    Verifier,
+    schemes::{host_of, Claim, Head},
+    BoxError, ErrorCode, Verifier,
 };
 
 /// The service made by [`SignatureLayer`](crate::SignatureLayer).
@@ -44,7 +42,7 @@ impl<S, B, ResBody> Service<Request<B>> for SignatureService<S>
 where
     S: Service<Request<SignedBody>, Response = Response<ResBody>> + Clone,
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B::Error: Into<BoxError>,
 {
     type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
@@ -58,86 +56,92 @@ where
         let mut report = Report::new(self.config.on_outcome.clone());
         let span = report.span().clone();
         let _entered = span.enter();
-        let auth = match parse(&request) {
-            Ok(auth) => auth,
-            Err(code) => return ResponseFuture::rejected(code, report),
+        let (claim, challenge) = match claim(&self.config, &request) {
+            Ok(claimed) => claimed,
+            Err((code, challenge)) => {
+                return ResponseFuture::refused(code, request, &self.config, challenge, report)
+            }
         };
-        report.claimed(auth.key_id());
-        // Behind axum's `nest`, the router has stripped the prefix; sign what was sent.
-        let uri = request
-            .extensions()
-            .get::<OriginalUri>()
-            .map_or(request.uri(), |original| &original.0);
-        if let Err(code) = check(&self.config, &auth, uri, request.headers()) {
-            return ResponseFuture::rejected(code, report);
-        }
+        report.claimed(claim.key_id());
         if request.extensions().get::<Verifier>().is_some() {
             tracing::error!(
                 "tower-hmac: SignatureLayer is applied twice to this route; apply it once"
             );
-            return ResponseFuture::rejected(ErrorCode::VerificationSkipped, report);
+            let code = ErrorCode::VerificationSkipped;
+            return ResponseFuture::refused(code, request, &self.config, challenge, report);
         }
-        let canonical = auth.canonical_request(request.method(), uri, request.headers());
-        let lookup = self.config.keys.lookup(auth.key_id());
+        let lookup = self.config.keys.lookup(claim.key_id());
         // The ready service goes to this request; the clone waits for the next.
         let clone = self.inner.clone();
         let pending = Pending {
             service: std::mem::replace(&mut self.inner, clone),
             request,
-            auth,
-            canonical,
+            claim,
             config: self.config.clone(),
         };
         // An in-memory key store answers at once: no need to wait for it.
         match lookup.into_ready() {
-            Ok(found) => ResponseFuture::found(found, pending, report),
-            Err(lookup) => ResponseFuture::lookup(lookup, pending, report),
+            Ok(found) => ResponseFuture::found(found, pending, challenge, report),
+            Err(lookup) => ResponseFuture::lookup(lookup, pending, challenge, report),
         }
     }
 }
 
-/// Exactly one well-formed `Authorization` header.
-fn parse<B>(request: &Request<B>) -> Result<Authorization, ErrorCode> {
+type Claimed = (Box<dyn Claim>, HeaderValue);
+
+/// Exactly one `Authorization` header, of a scheme this layer accepts, whose
+/// claim passes every check that needs no key. On failure, the code and the
+/// challenge to answer with.
+fn claim<B>(config: &Config, request: &Request<B>) -> Result<Claimed, (ErrorCode, HeaderValue)> {
+    let refuse = |code| Err((code, config.challenge.clone()));
     let mut values = request.headers().get_all(AUTHORIZATION).iter();
-    let value = values.next().ok_or(ErrorCode::MissingAuthorization)?;
+    let Some(value) = values.next() else {
+        return refuse(ErrorCode::MissingAuthorization);
+    };
     if values.next().is_some() {
         tracing::debug!("tower-hmac: more than one Authorization header");
-        return Err(ErrorCode::MalformedAuthorization);
+        return refuse(ErrorCode::MalformedAuthorization);
     }
-    Authorization::from_header(value).map_err(|error| {
-        tracing::debug!(%error, "tower-hmac: malformed Authorization header");
-        ErrorCode::MalformedAuthorization
-    })
-}
-
-/// Everything else that can be checked before the key is known.
-fn check(
-    config: &Config,
-    auth: &Authorization,
-    uri: &Uri,
-    headers: &HeaderMap,
-) -> Result<(), ErrorCode> {
+    let Some(scheme) = config.scheme_for(value.as_bytes()) else {
+        tracing::debug!("tower-hmac: Authorization names no scheme this layer accepts");
+        return refuse(ErrorCode::MalformedAuthorization);
+    };
+    let challenge = HeaderValue::from_static(scheme.name());
+    let uri = original_uri(request);
     // `host` signs the Host header; a proxy may route by the authority instead.
-    if let (Some(authority), Some(host)) = (uri.authority(), headers.get(HOST)) {
+    if let (Some(authority), Some(host)) = (uri.authority(), request.headers().get(HOST)) {
         if !host
             .as_bytes()
             .eq_ignore_ascii_case(host_of(authority).as_bytes())
         {
-            tracing::debug!(key_id = %auth.key_id(), "tower-hmac: Host and authority disagree");
-            return Err(ErrorCode::HostMismatch);
+            tracing::debug!("tower-hmac: Host and authority disagree");
+            return Err((ErrorCode::HostMismatch, challenge));
         }
     }
-    if unix_now().abs_diff(auth.time()) > config.max_skew {
-        tracing::debug!(key_id = %auth.key_id(), time = auth.time(), "tower-hmac: request time outside the allowed skew");
-        return Err(ErrorCode::StaleRequest);
+    let head = Head {
+        method: request.method(),
+        uri,
+        headers: request.headers(),
+        now: unix_now(),
+        policy: &config.policy,
+    };
+    match scheme.claim(value, &head) {
+        Ok(claim) => Ok((claim, challenge)),
+        Err(code) => Err((code, challenge)),
     }
-    if let Some(missing) = config
-        .required_headers
-        .iter()
-        .find(|name| !auth.signed_headers().contains(name))
-    {
-        tracing::debug!(key_id = %auth.key_id(), header = %missing, "tower-hmac: required header is not signed");
-        return Err(ErrorCode::UnsignedHeader);
+}
+
+/// The target as the client sent it: behind axum's `nest`, the router has
+/// stripped the prefix, and the signature covers what was sent.
+fn original_uri<B>(request: &Request<B>) -> &http::Uri {
+    #[cfg(feature = "axum")]
+    if let Some(original) = request.extensions().get::<axum::extract::OriginalUri>() {
+        return &original.0;
     }
-    Ok(())
+    request.uri()
+}
+
+/// Whether the request has no body at all.
+pub(crate) fn is_bodiless<B: http_body::Body>(body: &B) -> bool {
+    body.is_end_stream() || body.size_hint().exact() == Some(0)
 }

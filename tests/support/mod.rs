@@ -232,10 +232,21 @@ pub fn request(
     builder.method(method).body(body.into()).unwrap()
 }
 
-/// Signs `request` over its own body with the test key.
+/// Signs `request` over its own body with the test key (declaring its digest).
 pub fn signed(mut request: Request<Bytes>) -> Request<Bytes> {
     let body = request.body().clone();
     signer().sign(&mut request, &body).unwrap();
+    request
+}
+
+/// Signs `request` as a protocol v1 client does: no `Content-Digest`, so a
+/// request with a body can only be judged once the body has arrived.
+pub fn signed_v1(mut request: Request<Bytes>) -> Request<Bytes> {
+    let body = request.body().clone();
+    signer()
+        .declare_digest(false)
+        .sign(&mut request, &body)
+        .unwrap();
     request
 }
 

@@ -24,7 +24,7 @@ use httpsig_hyper::{
 };
 use sha2::{Digest as _, Sha256};
 use tower_hmac::{
-    protocol::{Authorization, BodyDigest},
+    schemes::hmac_sha256::Authorization, BodyDigest,
     Nonce, Secret, Signer,
 };
 
@@ -59,7 +59,7 @@ fn sha256(c: &mut Criterion) {
         });
         group.bench_function(BenchmarkId::new("tower_hmac_ring", &label), |b| {
             b.iter(|| {
-                let mut hasher = tower_hmac::protocol::BodyHasher::new();
+                let mut hasher = tower_hmac::BodyHasher::new();
                 for _ in 0..frames {
                     hasher.update(black_box(&chunk[..]));
                 }

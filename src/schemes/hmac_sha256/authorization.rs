@@ -3,7 +3,8 @@ use std::fmt;
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use http::{HeaderMap, HeaderValue, Method, Uri};
 
-use super::{charset, CanonicalRequest, KeyId, Nonce, SignedHeaders, SCHEME};
+use super::{CanonicalRequest, SCHEME};
+use crate::{names::charset, KeyId, Nonce, SignedHeaders};
 
 /// The longest `Authorization` value accepted, in bytes.
 pub const MAX_AUTHORIZATION_LEN: usize = 2048;
@@ -16,7 +17,7 @@ const SIGNATURE_B64_LEN: usize = 44;
 /// A parsed `Authorization: HMAC-SHA256 ...` header.
 ///
 /// ```
-/// use tower_hmac::protocol::Authorization;
+/// use tower_hmac::schemes::hmac_sha256::Authorization;
 ///
 /// let header = concat!(
 ///     "HMAC-SHA256 Key=7, Time=1700000000, Nonce=AAAAAAAAAAAAAAAAAAAAAA, ",

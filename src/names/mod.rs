@@ -1,9 +1,11 @@
+//! The names every scheme shares: key ids, nonces and signed-header lists.
+
 use std::{fmt, str::FromStr};
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use http::HeaderName;
 
-use super::charset;
+pub(crate) mod charset;
 
 /// A key identifier: 1 to 64 characters from `A-Za-z0-9._~-`.
 ///
@@ -224,7 +226,7 @@ impl SignedHeaders {
     ///
     /// ```
     /// use http::header::{CONTENT_TYPE, HOST};
-    /// use tower_hmac::protocol::SignedHeaders;
+    /// use tower_hmac::SignedHeaders;
     ///
     /// let names = SignedHeaders::new([HOST, CONTENT_TYPE, HOST]);
     /// assert_eq!(names.as_str(), "content-type;host");

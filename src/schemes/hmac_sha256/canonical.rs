@@ -1,11 +1,10 @@
 use http::{
     header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, DATE, HOST, USER_AGENT},
-    uri::Authority,
     HeaderMap, HeaderName, Method, Uri,
 };
 
-use super::{BodyDigest, KeyId, Nonce, SignedHeaders, SCHEME};
-use crate::secret::Secret;
+use super::SCHEME;
+use crate::{schemes::host_of, BodyDigest, KeyId, Nonce, Secret, SignedHeaders};
 
 /// The string-to-sign of one request, minus its last line (the body digest).
 ///
@@ -15,7 +14,7 @@ use crate::secret::Secret;
 ///
 /// ```
 /// use http::{HeaderMap, Method, Uri};
-/// use tower_hmac::protocol::{BodyDigest, CanonicalRequest, SignedHeaders};
+/// use tower_hmac::{schemes::hmac_sha256::CanonicalRequest, BodyDigest, SignedHeaders};
 ///
 /// let mut headers = HeaderMap::new();
 /// headers.insert("host", "api.example.com".parse().unwrap());
@@ -149,14 +148,6 @@ fn common_header(name: &[u8]) -> Option<HeaderName> {
         b"date" => DATE,
         _ => return None,
     })
-}
-
-/// The `host[:port]` part of an authority: any `userinfo@` is not part of the host.
-pub(crate) fn host_of(authority: &Authority) -> &str {
-    let authority = authority.as_str();
-    authority
-        .rfind('@')
-        .map_or(authority, |at| &authority[at + 1..])
 }
 
 impl std::fmt::Debug for CanonicalRequest {

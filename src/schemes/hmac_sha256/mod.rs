@@ -1,0 +1,23 @@
+//! The native `HMAC-SHA256` scheme: the `Authorization` header, the
+//! string-to-sign, and how the server judges a request with them.
+//!
+//! This module is the single source of truth for what gets signed. The
+//! [`Signer`](crate::Signer) and the server's [`HmacSha256`] scheme both
+//! build the string-to-sign through [`CanonicalRequest`], so they cannot
+//! disagree. The format is specified in `docs/PROTOCOL.md`.
+//!
+//! A request is authenticated before its handler runs when it has no body,
+//! or when it declares its body's digest in `Content-Digest` (PROTOCOL §4.3);
+//! otherwise its signature can only be checked once the body has streamed
+//! through.
+
+mod authorization;
+mod canonical;
+mod scheme;
+
+pub use authorization::{Authorization, ParseError, MAX_AUTHORIZATION_LEN, MAX_SIGNED_HEADERS};
+pub use canonical::CanonicalRequest;
+pub use scheme::HmacSha256;
+
+/// The scheme name that opens the `Authorization` header and the string-to-sign.
+pub const SCHEME: &str = "HMAC-SHA256";

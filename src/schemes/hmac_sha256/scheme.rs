@@ -1,0 +1,149 @@
+use http::HeaderValue;
+
+use super::{Authorization, CanonicalRequest, SCHEME};
+use crate::{
+    schemes::{Authentication, BodyCheck, Claim, Head, Replay, Scheme},
+    BodyDigest, BodyHasher, ErrorCode, KeyId, Secret,
+};
+
+/// The native `HMAC-SHA256` scheme (`docs/PROTOCOL.md`), which every
+/// [`SignatureLayer`](crate::SignatureLayer) accepts unless told otherwise.
+///
+/// Before the handler runs it checks the header's form, the clock skew and
+/// the required signed headers; then, with the key, the signature itself
+/// when the request has no body or declares its digest in `Content-Digest`.
+/// Any other request is judged when its body ends.
+#[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
+pub struct HmacSha256;
+
+impl Scheme for HmacSha256 {
+    fn name(&self) -> &'static str {
+        SCHEME
+    }
+
+    fn claim(
+        &self,
+        authorization: &HeaderValue,
+        head: &Head<'_>,
+    ) -> Result<Box<dyn Claim>, ErrorCode> {
+        let auth = Authorization::from_header(authorization).map_err(|error| {
+            tracing::debug!(%error, "tower-hmac: malformed Authorization header");
+            ErrorCode::MalformedAuthorization
+        })?;
+        if head.now.abs_diff(auth.time()) > head.policy.max_clock_skew {
+            tracing::debug!(key_id = %auth.key_id(), time = auth.time(), "tower-hmac: request time outside the allowed skew");
+            return Err(ErrorCode::StaleRequest);
+        }
+        if let Some(missing) = head
+            .policy
+            .required_headers
+            .iter()
+            .find(|name| !auth.signed_headers().contains(name))
+        {
+            tracing::debug!(key_id = %auth.key_id(), header = %missing, "tower-hmac: required header is not signed");
+            return Err(ErrorCode::UnsignedHeader);
+        }
+        let declared = BodyDigest::declared(head.headers).map_err(|error| {
+            tracing::debug!(key_id = %auth.key_id(), %error, "tower-hmac: malformed Content-Digest");
+            ErrorCode::MalformedContentDigest
+        })?;
+        let canonical = auth.canonical_request(head.method, head.uri, head.headers);
+        Ok(Box::new(Native {
+            auth,
+            canonical,
+            declared,
+        }))
+    }
+}
+
+/// A parsed `HMAC-SHA256` request, waiting for its key.
+struct Native {
+    auth: Authorization,
+    canonical: CanonicalRequest,
+    declared: Option<BodyDigest>,
+}
+
+impl Claim for Native {
+    fn key_id(&self) -> &KeyId {
+        self.auth.key_id()
+    }
+
+    fn replay(&self) -> Replay<'_> {
+        Replay::new(self.auth.nonce(), self.auth.time())
+    }
+
+    fn authenticate(self: Box<Self>, secret: &Secret, bodiless: bool) -> Authentication {
+        let signature = self.auth.signature();
+        if bodiless {
+            // Nothing to wait for: whatever was declared, the body is empty.
+            return if self.canonical.verify(secret, &BodyDigest::EMPTY, signature) {
+                Authentication::Authenticated(<dyn BodyCheck>::none())
+            } else {
+                Authentication::Refused(ErrorCode::InvalidSignature)
+            };
+        }
+        match self.declared {
+            Some(declared) if self.canonical.verify(secret, &declared, signature) => {
+                Authentication::Authenticated(Box::new(DeclaredDigest {
+                    hasher: BodyHasher::new(),
+                    declared,
+                }))
+            }
+            Some(_) => Authentication::Refused(ErrorCode::InvalidSignature),
+            None => Authentication::Deferred(Box::new(SignedDigest {
+                hasher: BodyHasher::new(),
+                secret: secret.clone(),
+                signature: *signature,
+                canonical: self.canonical,
+            })),
+        }
+    }
+}
+
+/// The body must hash to the digest that the signature covered up front.
+struct DeclaredDigest {
+    hasher: BodyHasher,
+    declared: BodyDigest,
+}
+
+impl BodyCheck for DeclaredDigest {
+    fn update(&mut self, data: &[u8]) {
+        self.hasher.update(data);
+    }
+
+    fn finish(self: Box<Self>) -> Result<(), ErrorCode> {
+        // A body other than the one declared is a body the signature does not cover.
+        if self.hasher.finish() == self.declared {
+            Ok(())
+        } else {
+            Err(ErrorCode::InvalidSignature)
+        }
+    }
+}
+
+/// The signature covers the body's digest, known only at its end.
+struct SignedDigest {
+    hasher: BodyHasher,
+    secret: Secret,
+    signature: [u8; 32],
+    canonical: CanonicalRequest,
+}
+
+impl BodyCheck for SignedDigest {
+    fn update(&mut self, data: &[u8]) {
+        self.hasher.update(data);
+    }
+
+    fn finish(self: Box<Self>) -> Result<(), ErrorCode> {
+        let digest = self.hasher.finish();
+        if self
+            .canonical
+            .verify(&self.secret, &digest, &self.signature)
+        {
+            Ok(())
+        } else {
+            Err(ErrorCode::InvalidSignature)
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! The seam between the verifier core and the signing schemes.
+//!
+//! The core ([`verify`](crate::verify)) streams the body, runs the key and
+//! nonce stores, the drain, the response guard and the outcome hook for
+//! every scheme alike. A [`Scheme`] supplies only what depends on the wire
+//! format:
+//!
+//! 1. [`Scheme::claim`]: parse the request head, and check what needs no key
+//!    (format, clock, required signed headers);
+//! 2. [`Claim::key_id`] and [`Claim::replay`]: the key to look up, and the
+//!    token that makes a replay detectable;
+//! 3. [`Claim::authenticate`]: with the key's [`Secret`], authenticate the
+//!    caller before the handler runs when the head allows it, and hand back
+//!    the [`BodyCheck`] that judges the body as it streams;
+//! 4. [`Scheme::name`]: the `Authorization` scheme word it answers to, and
+//!    the `WWW-Authenticate` challenge on its 401s.
+//!
+//! One [`SignatureLayer`](crate::SignatureLayer) can accept several schemes
+//! at once (see [`SignatureLayer::scheme`](crate::SignatureLayer::scheme)):
+//! each request goes to the scheme its `Authorization` value names.
+//!
+//! The schemes that ship:
+//! - [`hmac_sha256`]: the native `HMAC-SHA256` scheme (`docs/PROTOCOL.md`).
+
+pub mod hmac_sha256;
+
+use std::sync::Arc;
+
+use http::{uri::Authority, HeaderMap, HeaderName, HeaderValue, Method, Uri};
+
+use crate::{ErrorCode, KeyId, Nonce, Secret};
+
+/// A request-signing scheme. See the [module docs](self).
+pub trait Scheme: Send + Sync + 'static {
+    /// The word that opens its `Authorization` value, e.g. `HMAC-SHA256`;
+    /// matched ASCII case-insensitively. Also its `WWW-Authenticate` challenge.
+    fn name(&self) -> &'static str;
+
+    /// Parses `authorization` (the request's one `Authorization` value,
+    /// whose first word is [`name`](Self::name)) and the rest of the head,
+    /// and makes every check that needs no key. An error is answered at
+    /// once, before the body is read.
+    fn claim(
+        &self,
+        authorization: &HeaderValue,
+        head: &Head<'_>,
+    ) -> Result<Box<dyn Claim>, ErrorCode>;
+}
+
+/// What a scheme sees of a request before its body.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct Head<'a> {
+    /// The method.
+    pub method: &'a Method,
+    /// The request target as the client sent it (before any router stripped a prefix).
+    pub uri: &'a Uri,
+    /// The header fields.
+    pub headers: &'a HeaderMap,
+    /// The server's clock, in Unix seconds.
+    pub now: u64,
+    /// The layer's settings that every scheme applies.
+    pub policy: &'a Policy,
+}
+
+/// The settings of a [`SignatureLayer`](crate::SignatureLayer) that a
+/// scheme applies in [`Scheme::claim`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Policy {
+    /// How far a request's signing time may be from the server's clock, in seconds.
+    pub max_clock_skew: u64,
+    /// Headers that must be signed.
+    pub required_headers: Vec<HeaderName>,
+}
+
+/// One request's parsed credentials, before its key is known.
+pub trait Claim: Send + Sync + 'static {
+    /// The key id the request claims; the core looks it up.
+    fn key_id(&self) -> &KeyId;
+
+    /// What makes a replay of this request detectable.
+    fn replay(&self) -> Replay<'_>;
+
+    /// Checks the request with `secret` as far as its head allows.
+    ///
+    /// `bodiless` is true when the request has no body at all. For an
+    /// unknown key id the core passes a random decoy secret, so that an
+    /// unknown key takes the same path, and time, as a wrong signature.
+    fn authenticate(self: Box<Self>, secret: &Secret, bodiless: bool) -> Authentication;
+}
+
+/// The replay token of a request: it is accepted once per key id.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct Replay<'a> {
+    /// The request's nonce (for a scheme without one, something as unique,
+    /// such as its signature).
+    pub nonce: &'a Nonce,
+    /// When the request was signed, in Unix seconds.
+    pub signed_at: u64,
+}
+
+impl<'a> Replay<'a> {
+    /// The token of a request signed at `signed_at` with `nonce`.
+    pub fn new(nonce: &'a Nonce, signed_at: u64) -> Self {
+        Self { nonce, signed_at }
+    }
+}
+
+/// The answer of [`Claim::authenticate`].
+#[non_exhaustive]
+pub enum Authentication {
+    /// The caller holds the key: the handler may run. The body, if any, is
+    /// still judged by the check as it streams.
+    Authenticated(Box<dyn BodyCheck>),
+    /// The caller can only be judged once the whole body has been seen
+    /// (a signature over a body digest that was not declared): the check's
+    /// [`finish`](BodyCheck::finish) decides.
+    Deferred(Box<dyn BodyCheck>),
+    /// Refused before the body, with this code.
+    Refused(ErrorCode),
+}
+
+/// Judges a request body as it streams to the handler.
+pub trait BodyCheck: Send + 'static {
+    /// The next bytes of the body, in order.
+    fn update(&mut self, data: &[u8]);
+
+    /// The body has ended: whether it is the body that was signed.
+    fn finish(self: Box<Self>) -> Result<(), ErrorCode>;
+}
+
+/// The [`BodyCheck`] of a request without a body.
+pub(crate) struct NoBody;
+
+impl BodyCheck for NoBody {
+    fn update(&mut self, _data: &[u8]) {}
+
+    fn finish(self: Box<Self>) -> Result<(), ErrorCode> {
+        Ok(())
+    }
+}
+
+impl dyn BodyCheck {
+    /// The check of a bodiless request (a zero-sized box: no allocation).
+    pub fn none() -> Box<dyn BodyCheck> {
+        Box::new(NoBody)
+    }
+}
+
+/// The schemes a layer accepts when none is named: the native one.
+pub(crate) fn default_schemes() -> Vec<Arc<dyn Scheme>> {
+    vec![Arc::new(hmac_sha256::HmacSha256)]
+}
+
+/// The `host[:port]` part of an authority: any `userinfo@` is not part of the host.
+pub(crate) fn host_of(authority: &Authority) -> &str {
+    let authority = authority.as_str();
+    authority
+        .rfind('@')
+        .map_or(authority, |at| &authority[at + 1..])
+}

@@ -1,0 +1,108 @@
+//! How far a request body has been read and judged; shared by the body the
+//! handler holds and the per-request state that keeps its unread rest.
+
+use std::{
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use bytes::Bytes;
+use http_body::{Body, Frame};
+
+use crate::{schemes::BodyCheck, BoxError, ErrorCode};
+
+/// The request body as the layer keeps it, type-erased. With `axum`, an axum
+/// `Body` is taken as it is instead of being boxed again.
+#[cfg(feature = "axum")]
+pub(crate) type InnerBody = axum::body::Body;
+/// The request body as the layer keeps it, type-erased.
+#[cfg(not(feature = "axum"))]
+pub(crate) type InnerBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
+
+pub(crate) fn erase<B>(body: B) -> InnerBody
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    #[cfg(feature = "axum")]
+    return axum::body::Body::new(body);
+    #[cfg(not(feature = "axum"))]
+    {
+        use http_body_util::BodyExt as _;
+        body.map_err(Into::into).boxed_unsync()
+    }
+}
+
+/// The next frame, with the transport's own error (not axum's wrapper).
+pub(crate) fn poll_frame(
+    body: &mut InnerBody,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    #[cfg(feature = "axum")]
+    return Pin::new(body)
+        .poll_frame(cx)
+        .map_err(axum::Error::into_inner);
+    #[cfg(not(feature = "axum"))]
+    Pin::new(body).poll_frame(cx)
+}
+
+/// The body's judge and its length so far.
+pub(crate) struct Progress {
+    check: Box<dyn BodyCheck>,
+    received: u64,
+    declared: Option<u64>,
+}
+
+impl Progress {
+    pub(crate) fn new(check: Box<dyn BodyCheck>, declared: Option<u64>) -> Self {
+        Self {
+            check,
+            received: 0,
+            declared,
+        }
+    }
+
+    /// How many bytes of body have been judged.
+    pub(crate) fn received(&self) -> u64 {
+        self.received
+    }
+
+    pub(crate) fn update(&mut self, data: &[u8]) {
+        self.check.update(data);
+        self.received += data.len() as u64;
+    }
+
+    /// The scheme's verdict, unless fewer bytes came than were declared (an
+    /// HTTP/2 stream reset with NO_ERROR ends a body early without an error).
+    pub(crate) fn finish(self) -> Result<(), ErrorCode> {
+        match self.declared {
+            Some(declared) if declared != self.received => Err(ErrorCode::BodyIncomplete),
+            _ => self.check.finish(),
+        }
+    }
+}
+
+/// The unread rest of a request body, and how far it was judged.
+pub(crate) struct Parked {
+    pub(crate) body: InnerBody,
+    pub(crate) progress: Progress,
+}
+
+impl Parked {
+    /// Reads and judges the rest of the body, at most `limit` more bytes.
+    pub(crate) async fn read_to_end(mut self, limit: u64) -> Result<(), ErrorCode> {
+        use http_body_util::BodyExt as _;
+        let mut read: u64 = 0;
+        while let Some(frame) = self.body.frame().await {
+            let frame = frame.map_err(|_| ErrorCode::BodyIncomplete)?;
+            if let Some(data) = frame.data_ref() {
+                read += data.len() as u64;
+                if read > limit {
+                    return Err(ErrorCode::BodyTooLarge);
+                }
+                self.progress.update(data);
+            }
+        }
+        self.progress.finish()
+    }
+}
