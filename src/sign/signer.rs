@@ -25,8 +25,8 @@ const CONTENT_DIGEST: HeaderName = HeaderName::from_static("content-digest");
 /// [`sign_header`](Self::sign_header), present or not: an absent header is
 /// signed as an empty value, so nobody can add it on the way.
 ///
-/// A request with a body also gets a `Content-Digest` header declaring the
-/// body's SHA-256, so that the server authenticates it before its handler
+/// Every request also gets a `Content-Digest` header declaring the body's
+/// SHA-256 (of nothing, for an empty one), so that the server authenticates it before its handler
 /// runs (PROTOCOL §4.3). The signature is the same as without it, so a
 /// server that ignores the header accepts it too.
 ///
@@ -197,7 +197,8 @@ impl Signer {
         let headers = request.headers_mut();
         headers.insert(AUTHORIZATION, value);
         // Unsigned by name: the signature covers the digest through its last line.
-        if self.declare_digest && *body != BodyDigest::EMPTY {
+        // Empty bodies too: one sent chunked has a body to wait for.
+        if self.declare_digest {
             headers.insert(CONTENT_DIGEST, body.to_content_digest());
         }
         Ok(authorization)
