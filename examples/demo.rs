@@ -10,6 +10,12 @@ mod support;
 use std::{
     convert::Infallible,
     net::SocketAddr,
+    pin::Pin,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    task::{Context, Poll},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
@@ -180,6 +186,14 @@ async fn main() {
     );
 
     rows.push(upload(&client, &signer, addr, upload_mib).await);
+    // Over HTTP/2 (h2c): after the refusal the server resets just that
+    // stream, and the client stops sending. (Over HTTP/1.1 the server must
+    // close the connection once it stops reading, and a client still
+    // writing may see the reset before the 401.)
+    let h2: DemoClient = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build(connector());
+    rows.push(forged_upload(&h2, &unknown, addr, upload_mib).await);
 
     print_table(&rows);
     let failed = rows.iter().filter(|row| !row.ok()).count();
@@ -231,6 +245,82 @@ async fn upload(client: &DemoClient, signer: &Signer, addr: SocketAddr, mib: u64
         mib_of(support::peak_rss()),
     );
     row
+}
+
+/// A forger (an unknown key) streams `mib` MiB to /upload, declaring its
+/// digest: refused before the handler runs or reads a byte. Shows how long
+/// the 401 took and how much the client got to send: the server reads at
+/// most the drain bound (8 MiB) of it, then answers with `Connection: close`.
+async fn forged_upload(client: &DemoClient, forger: &Signer, addr: SocketAddr, mib: u64) -> Row {
+    let chunk = Bytes::from(vec![0x5a; 64 * 1024]);
+    let total = mib * 1024 * 1024;
+    let sent = Arc::new(AtomicU64::new(0));
+    let body = Counting {
+        inner: support::Repeat {
+            chunk,
+            remaining: total,
+            known_length: true,
+        }
+        .boxed(),
+        sent: sent.clone(),
+    };
+    let mut req = Request::post(format!("http://{addr}/upload"))
+        .body(body.boxed())
+        .unwrap();
+    // Whatever digest: the signature cannot match without the key.
+    forger
+        .sign_with_digest(&mut req, &BodyDigest::of(b"a forged upload"))
+        .unwrap();
+    let started = Instant::now();
+    let mut row = send(
+        client,
+        format!("forged upload of {mib} MiB (h2c)"),
+        (401, "invalid_signature"),
+        req,
+    )
+    .await;
+    row.note = format!(
+        "{}401 after {:.3} s; the client had sent {:.1} MiB of {mib}; the handler read 0",
+        if row.ok() {
+            String::new()
+        } else {
+            format!("{} ", row.note)
+        },
+        started.elapsed().as_secs_f64(),
+        sent.load(Ordering::Relaxed) as f64 / (1024.0 * 1024.0),
+    );
+    row
+}
+
+/// Counts the body bytes the client hands to the connection.
+struct Counting {
+    inner: BoxBody<Bytes, Infallible>,
+    sent: Arc<AtomicU64>,
+}
+
+impl http_body::Body for Counting {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        let frame = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &frame {
+            let len = frame.data_ref().map_or(0, |data| data.len() as u64);
+            self.sent.fetch_add(len, Ordering::Relaxed);
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 fn get(addr: SocketAddr, path: &str) -> Request<Bytes> {

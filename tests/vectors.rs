@@ -18,7 +18,7 @@ use tower_hmac::{
     schemes::hmac_sha256::Authorization, BodyDigest, InMemoryKeys, Secret, SignatureLayer, Signer,
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 struct Vector {
     name: String,
     key_id: String,
@@ -33,6 +33,7 @@ struct Vector {
     string_to_sign: String,
     signature: String,
     authorization: String,
+    content_digest: String,
 }
 
 fn vectors() -> Vec<Vector> {
@@ -75,6 +76,12 @@ fn our_signer_reproduces_every_vector() {
             )
             .unwrap();
         assert_eq!(auth.to_string(), vector.authorization, "{}", vector.name);
+        assert_eq!(
+            request.headers()["content-digest"],
+            vector.content_digest.as_str(),
+            "{}",
+            vector.name
+        );
         assert_eq!(
             auth.signed_headers().as_str(),
             vector.signed_headers,
@@ -124,12 +131,20 @@ fn server_for(vector: &Vector) -> Router {
 
 #[tokio::test]
 async fn our_server_accepts_every_vector_and_refuses_it_altered() {
-    for vector in vectors() {
+    for (vector, declare) in vectors()
+        .into_iter()
+        .flat_map(|v| [(v.clone(), true), (v, false)])
+    {
         let (request, body) = build(&vector);
         let mut request = request.map(Body::from);
         request
             .headers_mut()
             .insert(header::AUTHORIZATION, vector.authorization.parse().unwrap());
+        if declare {
+            request
+                .headers_mut()
+                .insert("content-digest", vector.content_digest.parse().unwrap());
+        }
         let response = server_for(&vector).oneshot(request).await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{}", vector.name);
         assert_eq!(
@@ -146,6 +161,11 @@ async fn our_server_accepts_every_vector_and_refuses_it_altered() {
         request
             .headers_mut()
             .insert(header::AUTHORIZATION, vector.authorization.parse().unwrap());
+        if declare {
+            request
+                .headers_mut()
+                .insert("content-digest", vector.content_digest.parse().unwrap());
+        }
         let response = server_for(&vector).oneshot(request).await.unwrap();
         assert_eq!(
             response.status(),

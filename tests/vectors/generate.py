@@ -168,6 +168,10 @@ def make_vector(name, key_id, secret, time, nonce, method, uri, headers, body,
         "string_to_sign": text,
         "signature": sig,
         "authorization": authorization(key_id, time, nonce, signed_headers, sig),
+        # PROTOCOL 4.4: the body's SHA-256 declared up front (RFC 9530).
+        "content_digest": "sha-256=:"
+        + base64.b64encode(hashlib.sha256(body).digest()).decode("ascii")
+        + ":",
     }
     check_inputs(v, secret, body)
     assert len(sig) == 44 and sig.endswith("=")
