@@ -187,6 +187,52 @@ async fn a_watched_keys_file_is_reloaded_without_dropping_requests_in_flight() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+#[tokio::test]
+async fn a_watched_file_with_a_time_out_of_range_keeps_the_previous_keys_and_the_watcher() {
+    let dir = temp_dir("range");
+    let path = dir.join("keys.json");
+    write_keys(
+        &path,
+        &format!(r#"{{"keys": [{{"id": "7", "secret": "{SECRET_B64}"}}]}}"#),
+    );
+    let keys = KeysFile::load(&path)
+        .unwrap()
+        .watch(Duration::from_millis(50));
+    let addr = support::serve(app_with(
+        SignatureLayer::new(keys.clone()),
+        Observed::default(),
+    ))
+    .await;
+    assert_eq!(hello(addr, &old()).await.status, 200);
+
+    // 2^63 seconds after 1970 is past what SystemTime holds: a load error, not a panic.
+    write_keys(
+        &path,
+        &format!(
+            r#"{{"keys": [{{"id": "8", "secret": "{OTHER_SECRET_B64}", "not_after": 9223372036854775808}}]}}"#
+        ),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        hello(addr, &old()).await.status,
+        200,
+        "the previous keys stay"
+    );
+    let error = keys.reload().unwrap_err().to_string();
+    assert!(error.contains("key 8: not_after"), "{error}");
+
+    // The watcher is still running: a good file is picked up on its own.
+    write_keys(
+        &path,
+        &format!(r#"{{"keys": [{{"id": "8", "secret": "{OTHER_SECRET_B64}"}}]}}"#),
+    );
+    assert!(
+        until(async || hello(addr, &new()).await.status == 200).await,
+        "the watcher died"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 #[test]
 fn keys_file_errors_are_clear_and_never_echo_secrets() {
     let dir = temp_dir("errors");
@@ -227,6 +273,28 @@ fn keys_file_errors_are_clear_and_never_echo_secrets() {
             "expected shape",
         ),
         (format!(r#"{{"keys": "{SECRET_B64}"}}"#), "expected shape"),
+        (
+            format!(
+                r#"{{"keys": [{{"id": "7", "secret": "{SECRET_B64}", "not_before": 9223372036854775808}}]}}"#
+            ),
+            "key 7: not_before: 9223372036854775808 is out of range",
+        ),
+        (
+            format!(
+                r#"{{"keys": [{{"id": "7", "secret": "{SECRET_B64}", "not_after": 18446744073709551615}}]}}"#
+            ),
+            "key 7: not_after: 18446744073709551615 is out of range",
+        ),
+        (
+            format!(
+                r#"{{"keys": [{{"id": "7", "secret": "{SECRET_B64}", "not_after": 18446744073709551616}}]}}"#
+            ),
+            "expected shape",
+        ),
+        (
+            format!(r#"{{"keys": [{{"id": "7", "secret": "{SECRET_B64}", "not_after": -1}}]}}"#),
+            "expected shape",
+        ),
         (r#"{"keys": ["#.to_owned(), "not valid JSON"),
         (r#"{"keys": []}"#.to_owned(), "no keys"),
     ];
