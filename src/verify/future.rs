@@ -154,6 +154,7 @@ where
                 .saturating_add(config.max_skew)
                 .saturating_add(config.max_request_duration),
             unread_limit: config.max_unread_body,
+            valid_from: auth.time().saturating_sub(config.max_skew),
         };
         let shared = Shared::new(auth, canonical, secret, known_key, limits);
         let (mut parts, body) = request.into_parts();

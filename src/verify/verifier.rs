@@ -27,6 +27,9 @@ pub(crate) struct Shared {
     deadline: u64,
     /// The most bytes of a body left unread by the handler that will be read to verify it.
     unread_limit: u64,
+    /// For the nonce store: see `NonceEntry::valid_from` and `NonceEntry::request_id`.
+    valid_from: u64,
+    request_id: u64,
     state: Mutex<State>,
 }
 
@@ -35,6 +38,7 @@ pub(crate) struct Limits {
     pub(crate) nonces: Option<Arc<dyn NonceStore>>,
     pub(crate) deadline: u64,
     pub(crate) unread_limit: u64,
+    pub(crate) valid_from: u64,
 }
 
 struct State {
@@ -93,6 +97,8 @@ impl Shared {
             nonces: limits.nonces,
             deadline: limits.deadline,
             unread_limit: limits.unread_limit,
+            valid_from: limits.valid_from,
+            request_id: crate::replay::new_request_id(),
             state: Mutex::new(State {
                 body: BodyState::Streaming,
                 outcome: Outcome::NotCalled,
@@ -213,6 +219,8 @@ impl Shared {
                 nonce: self.auth.nonce(),
                 signed_at: self.auth.time(),
                 expires_at,
+                valid_from: self.valid_from,
+                request_id: self.request_id,
             })
             .await;
         unsettled.0 = None;
