@@ -14,7 +14,11 @@ use support::{
     app::{app_with, Observed},
     request, send, Client, Framing, Proto, TestBody, OTHER_KEY_ID, OTHER_SECRET_B64, SECRET_B64,
 };
-use tower_hmac::{keys::Key, InMemoryKeys, KeyId, KeysFile, Secret, SignatureLayer, Signer};
+use tower_hmac::{
+    keys::{Key, NegativeCache},
+    InMemoryKeys, KeyId, KeyStore, KeysFile, Secret, SignatureLayer, Signer, StoreError,
+    StoreFuture,
+};
 
 fn signer(id: &str, secret_b64: &str) -> Signer {
     Signer::new(
@@ -331,4 +335,45 @@ async fn keys_can_come_from_an_environment_variable() {
     );
     assert!(InMemoryKeys::from_env("TOWER_HMAC_TEST_UNSET_VARIABLE").is_err());
     let _: KeyId = "7".parse().unwrap();
+}
+
+/// A store that answers later, as a database would, and counts the lookups reaching it.
+struct Database {
+    keys: InMemoryKeys,
+    lookups: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl KeyStore for Database {
+    fn lookup(&self, key_id: &KeyId) -> StoreFuture<Result<Option<Secret>, StoreError>> {
+        self.lookups
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let found = self.keys.get(key_id).map(|key| key.secret().clone());
+        StoreFuture::new(async move {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            Ok(found)
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_negative_cache_spares_the_store_repeated_forged_key_ids() {
+    let lookups = std::sync::Arc::default();
+    let database = Database {
+        keys: support::app::keys(),
+        lookups: std::sync::Arc::clone(&lookups),
+    };
+    let keys = NegativeCache::new(database).ttl(Duration::from_secs(60));
+    let addr = support::serve(app_with(SignatureLayer::new(keys), Observed::default())).await;
+    let forger = signer("no-such-key", SECRET_B64);
+    for _ in 0..20 {
+        hello(addr, &forger)
+            .await
+            .assert_problem(401, "invalid_signature");
+    }
+    let count = || lookups.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(count(), 1, "forged requests reached the store");
+    for _ in 0..5 {
+        assert_eq!(hello(addr, &old()).await.status, 200);
+    }
+    assert_eq!(count(), 6, "known keys are looked up every time");
 }
