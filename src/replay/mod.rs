@@ -82,8 +82,10 @@ impl<N: NonceStore + ?Sized> NonceStore for Arc<N> {
 
 /// A fresh [`NonceEntry::request_id`]: a keyed hash (SipHash, with a key
 /// drawn from the operating system once per process) of a process-wide
-/// counter. Distinct for every request of this process, unpredictable to
-/// anyone else, and cheap: no system call per request.
+/// counter: distinct inputs for every request of this process, so two
+/// requests share an id only by a 2^-64 chance, in this process or across
+/// instances; unpredictable without the key; and cheap: no system call per
+/// request.
 pub(crate) fn new_request_id() -> u64 {
     static KEY: OnceLock<RandomState> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
