@@ -101,7 +101,8 @@ async fn serve(opts: &Opts) {
         .await
         .unwrap_or_else(|e| fail(&format!("cannot listen on {listen}: {e}")));
     println!("{mode} on http://{}", listener.local_addr().unwrap());
-    support::serve(listener, app).await;
+    // No timeouts or limit: the benchmarks measure the middleware alone.
+    support::serve_unlimited(listener, app).await;
 }
 
 const ITEM: &str = "{\"id\":42,\"name\":\"widget\",\"price\":7}";

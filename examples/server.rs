@@ -4,6 +4,11 @@
 //! cargo run --release --example server -- --listen 127.0.0.1:3000 --key 7=<base64 secret>
 //! ```
 //! `--key` may repeat. With none, the built-in demo key is used and printed.
+//!
+//! It serves with production settings (`support::ServeConfig`): 10 s for a
+//! request's head, 10 s between pieces of a body, 60 s per request, idle
+//! connections closed after 60 s, at most 512 requests at once. A client
+//! trickling bytes cannot hold it.
 
 mod support;
 

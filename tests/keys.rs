@@ -14,7 +14,11 @@ use support::{
     app::{app_with, Observed},
     request, send, Client, Framing, Proto, TestBody, OTHER_KEY_ID, OTHER_SECRET_B64, SECRET_B64,
 };
-use tower_hmac::{keys::Key, InMemoryKeys, KeyId, KeysFile, Secret, SignatureLayer, Signer};
+use tower_hmac::{
+    keys::{Key, NegativeCache},
+    InMemoryKeys, KeyId, KeyStore, KeysFile, Secret, SignatureLayer, Signer, StoreError,
+    StoreFuture,
+};
 
 fn signer(id: &str, secret_b64: &str) -> Signer {
     Signer::new(
@@ -187,6 +191,52 @@ async fn a_watched_keys_file_is_reloaded_without_dropping_requests_in_flight() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+#[tokio::test]
+async fn a_watched_file_with_a_time_out_of_range_keeps_the_previous_keys_and_the_watcher() {
+    let dir = temp_dir("range");
+    let path = dir.join("keys.json");
+    write_keys(
+        &path,
+        &format!(r#"{{"keys": [{{"id": "7", "secret": "{SECRET_B64}"}}]}}"#),
+    );
+    let keys = KeysFile::load(&path)
+        .unwrap()
+        .watch(Duration::from_millis(50));
+    let addr = support::serve(app_with(
+        SignatureLayer::new(keys.clone()),
+        Observed::default(),
+    ))
+    .await;
+    assert_eq!(hello(addr, &old()).await.status, 200);
+
+    // 2^63 seconds after 1970 is past what SystemTime holds: a load error, not a panic.
+    write_keys(
+        &path,
+        &format!(
+            r#"{{"keys": [{{"id": "8", "secret": "{OTHER_SECRET_B64}", "not_after": 9223372036854775808}}]}}"#
+        ),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        hello(addr, &old()).await.status,
+        200,
+        "the previous keys stay"
+    );
+    let error = keys.reload().unwrap_err().to_string();
+    assert!(error.contains("key 8: not_after"), "{error}");
+
+    // The watcher is still running: a good file is picked up on its own.
+    write_keys(
+        &path,
+        &format!(r#"{{"keys": [{{"id": "8", "secret": "{OTHER_SECRET_B64}"}}]}}"#),
+    );
+    assert!(
+        until(async || hello(addr, &new()).await.status == 200).await,
+        "the watcher died"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 #[test]
 fn keys_file_errors_are_clear_and_never_echo_secrets() {
     let dir = temp_dir("errors");
@@ -227,6 +277,28 @@ fn keys_file_errors_are_clear_and_never_echo_secrets() {
             "expected shape",
         ),
         (format!(r#"{{"keys": "{SECRET_B64}"}}"#), "expected shape"),
+        (
+            format!(
+                r#"{{"keys": [{{"id": "7", "secret": "{SECRET_B64}", "not_before": 9223372036854775808}}]}}"#
+            ),
+            "key 7: not_before: 9223372036854775808 is out of range",
+        ),
+        (
+            format!(
+                r#"{{"keys": [{{"id": "7", "secret": "{SECRET_B64}", "not_after": 18446744073709551615}}]}}"#
+            ),
+            "key 7: not_after: 18446744073709551615 is out of range",
+        ),
+        (
+            format!(
+                r#"{{"keys": [{{"id": "7", "secret": "{SECRET_B64}", "not_after": 18446744073709551616}}]}}"#
+            ),
+            "expected shape",
+        ),
+        (
+            format!(r#"{{"keys": [{{"id": "7", "secret": "{SECRET_B64}", "not_after": -1}}]}}"#),
+            "expected shape",
+        ),
         (r#"{"keys": ["#.to_owned(), "not valid JSON"),
         (r#"{"keys": []}"#.to_owned(), "no keys"),
     ];
@@ -263,4 +335,45 @@ async fn keys_can_come_from_an_environment_variable() {
     );
     assert!(InMemoryKeys::from_env("TOWER_HMAC_TEST_UNSET_VARIABLE").is_err());
     let _: KeyId = "7".parse().unwrap();
+}
+
+/// A store that answers later, as a database would, and counts the lookups reaching it.
+struct Database {
+    keys: InMemoryKeys,
+    lookups: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl KeyStore for Database {
+    fn lookup(&self, key_id: &KeyId) -> StoreFuture<Result<Option<Secret>, StoreError>> {
+        self.lookups
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let found = self.keys.get(key_id).map(|key| key.secret().clone());
+        StoreFuture::new(async move {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            Ok(found)
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_negative_cache_spares_the_store_repeated_forged_key_ids() {
+    let lookups = std::sync::Arc::default();
+    let database = Database {
+        keys: support::app::keys(),
+        lookups: std::sync::Arc::clone(&lookups),
+    };
+    let keys = NegativeCache::new(database).ttl(Duration::from_secs(60));
+    let addr = support::serve(app_with(SignatureLayer::new(keys), Observed::default())).await;
+    let forger = signer("no-such-key", SECRET_B64);
+    for _ in 0..20 {
+        hello(addr, &forger)
+            .await
+            .assert_problem(401, "invalid_signature");
+    }
+    let count = || lookups.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(count(), 1, "forged requests reached the store");
+    for _ in 0..5 {
+        assert_eq!(hello(addr, &old()).await.status, 200);
+    }
+    assert_eq!(count(), 6, "known keys are looked up every time");
 }

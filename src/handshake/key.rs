@@ -14,8 +14,9 @@ use crate::{InvalidSecret, Secret};
 /// They are wiped on drop (the last clone's) and never shown by `Debug`.
 ///
 /// The same base64 text configures both, so one pre-shared key can protect
-/// HTTP requests and raw connections alike. The bytes are what Python's
-/// `authkey` must hold: `base64.b64decode(text)`.
+/// HTTP requests and raw connections alike (why that is safe: the
+/// [module docs](crate::handshake#sharing-a-key-with-http-request-signing)).
+/// The bytes are what Python's `authkey` must hold: `base64.b64decode(text)`.
 ///
 /// ```
 /// use tower_hmac::handshake::AuthKey;

@@ -58,6 +58,28 @@
 //! challenge, as CPython 3.12 does), so it can talk to CPython 3.11. Without
 //! them, a legacy peer is refused with [`HandshakeError::LegacyPeer`](crate::handshake::HandshakeError::LegacyPeer).
 //!
+//! # Sharing a key with HTTP request signing
+//!
+//! The same secret may be both an [`AuthKey`](crate::handshake::AuthKey)
+//! here and a [`Secret`](crate::Secret) that signs HTTP requests: both are
+//! HMAC-SHA256 keys. That is safe because of one invariant, which tests pin:
+//! neither use ever computes, for a peer, an HMAC-SHA256 over a message the
+//! other would accept.
+//!
+//! - The handshake answers a peer's challenge only if, after
+//!   `#CHALLENGE#`, it starts with `{sha256}` (the legacy 20-byte form is
+//!   answered with HMAC-MD5, a different function, and only when allowed);
+//!   anything else, such as a challenge starting with `HMAC-SHA256\n`, is
+//!   refused with [`HandshakeError::UnsupportedDigest`](crate::handshake::HandshakeError::UnsupportedDigest)
+//!   without an answer. So a peer cannot use the handshake to have a
+//!   string-to-sign signed.
+//! - Every string-to-sign starts with `HMAC-SHA256\n` (never with `{` or
+//!   `#`) and is longer than 20 bytes, so no HTTP signature is a valid answer
+//!   to a handshake challenge.
+//!
+//! A future change to either format must keep this true, or the two must
+//! stop sharing keys. Separate keys per use do not depend on it.
+//!
 //! # What it does not do
 //!
 //! The handshake proves, once, that the peer held the key when the

@@ -86,3 +86,123 @@ fn errors_say_what_happened() {
         "handshake: the peer's challenge has 3 bytes, fewer than 20"
     );
 }
+
+// The handshake and HTTP signing may share a key (`AuthKey` and `Secret`
+// from the same base64). That is safe only because neither side will ever
+// compute, for a peer, an HMAC-SHA256 over a message the other accepts:
+// the handshake answers only challenges that start with `{sha256}` (or the
+// legacy 20-byte form, answered with HMAC-MD5), and every string-to-sign
+// starts with `HMAC-SHA256\n`. These tests pin both halves.
+
+/// Strings-to-sign of assorted requests, as a signer or verifier builds them.
+fn strings_to_sign() -> Vec<Vec<u8>> {
+    use crate::{schemes::hmac_sha256::CanonicalRequest, BodyDigest, SignedHeaders};
+    let mut headers = http::HeaderMap::new();
+    headers.insert("host", "h".parse().unwrap());
+    headers.insert("content-type", "{sha256}".parse().unwrap());
+    let mut all = Vec::new();
+    for (key_id, method, target) in [
+        ("7", http::Method::GET, "/"),
+        ("k", http::Method::POST, "/x?a=1"),
+        ("{sha256}", http::Method::PUT, "/{sha256}"),
+    ] {
+        let Ok(key_id) = key_id.parse() else { continue };
+        for signed in [
+            SignedHeaders::new([http::header::HOST]),
+            SignedHeaders::new([http::header::CONTENT_TYPE, http::header::HOST]),
+        ] {
+            let canonical = CanonicalRequest::new(
+                &key_id,
+                0,
+                &"AAAAAAAAAAAAAAAAAAAAAA".parse().unwrap(),
+                &signed,
+                &method,
+                &target.parse().unwrap(),
+                &headers,
+            );
+            all.push(canonical.string_to_sign(&BodyDigest::EMPTY));
+        }
+    }
+    all
+}
+
+#[test]
+fn no_string_to_sign_can_be_a_handshake_challenge_or_reply() {
+    assert_eq!(crate::schemes::hmac_sha256::SCHEME, "HMAC-SHA256");
+    let texts = strings_to_sign();
+    assert!(texts.len() >= 4);
+    for text in texts {
+        assert!(text.starts_with(b"HMAC-SHA256\n"));
+        // Not a modern challenge or reply, nor a whole handshake message...
+        for prefix in [&b"{"[..], b"#CHALLENGE#", b"#WELCOME#", b"#FAILURE#"] {
+            assert!(!text.starts_with(prefix));
+        }
+        // ...nor the length of a legacy one.
+        assert!(text.len() > modern::LEGACY_CHALLENGE_LEN);
+    }
+}
+
+/// Plays an accepting peer that sends `challenge`; returns what the
+/// connecting side then answered (every byte, until it hung up) and its result.
+async fn answer_to(
+    handshake: Handshake,
+    challenge: &[u8],
+) -> (
+    Vec<u8>,
+    Result<Connection<tokio::io::DuplexStream>, HandshakeError>,
+) {
+    use tokio::io::AsyncWriteExt as _;
+    let (ours, mut theirs) = duplex(4096);
+    let client = tokio::spawn(async move { handshake.connect(ours).await });
+    let message = [modern::CHALLENGE, challenge].concat();
+    theirs
+        .write_all(&u32::try_from(message.len()).unwrap().to_be_bytes())
+        .await
+        .unwrap();
+    theirs.write_all(&message).await.unwrap();
+    let result = client.await.unwrap();
+    let mut answered = Vec::new();
+    if result.is_err() {
+        // The failed side dropped its stream: read to its end.
+        theirs.read_to_end(&mut answered).await.unwrap();
+    }
+    (answered, result)
+}
+
+#[tokio::test]
+async fn a_challenge_shaped_like_a_string_to_sign_is_never_answered_with_its_hmac() {
+    let key = [7u8; 32];
+    let secret = crate::Secret::new(key.to_vec()).unwrap();
+    let mut challenges = strings_to_sign();
+    // And one of the legacy length, which a legacy peer answers with HMAC-MD5.
+    challenges.push(b"HMAC-SHA256\n7\n0\nAAAA".to_vec());
+    // Short: a legacy answer waits for a verdict that never comes.
+    let plain =
+        Handshake::new(AuthKey::new(key.to_vec()).unwrap()).timeout(Duration::from_millis(300));
+    #[cfg(feature = "handshake-legacy")]
+    let handshakes = [plain.clone(), plain.allow_legacy(true)];
+    #[cfg(not(feature = "handshake-legacy"))]
+    let handshakes = [plain];
+    for handshake in handshakes {
+        for challenge in &challenges {
+            let (answered, result) = answer_to(handshake.clone(), challenge).await;
+            let http_signature = secret.mac(&[challenge]);
+            assert!(
+                !answered
+                    .windows(http_signature.len())
+                    .any(|w| w == http_signature),
+                "the handshake signed a string-to-sign"
+            );
+            if challenge.len() == modern::LEGACY_CHALLENGE_LEN {
+                // Refused, or answered with HMAC-MD5 (16 bytes) and then refused for lack of a verdict.
+                assert!(result.is_err(), "{result:?}");
+            } else {
+                assert!(
+                    matches!(result, Err(HandshakeError::UnsupportedDigest)),
+                    "{result:?}"
+                );
+                assert!(answered.is_empty(), "answered {answered:?}");
+            }
+        }
+    }
+}

@@ -1,15 +1,17 @@
 use std::{
     collections::HashSet,
+    panic::{catch_unwind, AssertUnwindSafe},
     path::{Path, PathBuf},
     sync::{Arc, Mutex, RwLock, Weak},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::{InMemoryKeys, Key, KeyLoadError, KeyStore};
-use crate::{BodyDigest, KeyId, Secret, StoreError, StoreFuture};
+use crate::{KeyId, Secret, StoreError, StoreFuture};
 
 /// Keys read from a JSON file, reloaded when the file changes.
 ///
@@ -23,8 +25,10 @@ use crate::{BodyDigest, KeyId, Secret, StoreError, StoreFuture};
 /// ```
 ///
 /// `not_before` and `not_after` are optional: RFC 3339 UTC strings or Unix
-/// seconds. Unknown fields, repeated ids, bad base64 and secrets shorter
-/// than 16 bytes are load errors that name the key (never the secret).
+/// seconds. Unknown fields, repeated ids, bad base64, secrets shorter
+/// than 16 bytes and times this system cannot represent (Unix seconds of
+/// 2^63 or more, say) are load errors that name the key and the field
+/// (never the secret).
 ///
 /// [`watch`](Self::watch) polls the file; a changed file that loads cleanly
 /// replaces the key set atomically. Requests already past key lookup keep
@@ -47,8 +51,8 @@ pub struct KeysFile {
 struct Inner {
     path: PathBuf,
     keys: RwLock<Arc<InMemoryKeys>>,
-    // The digest of the text last loaded; the text itself holds secrets.
-    loaded: Mutex<BodyDigest>,
+    // The SHA-256 of the text last loaded; the text itself holds secrets.
+    loaded: Mutex<[u8; 32]>,
 }
 
 #[derive(Deserialize)]
@@ -91,7 +95,9 @@ enum Timestamp {
 impl Timestamp {
     fn to_system_time(&self) -> Result<SystemTime, String> {
         match self {
-            Self::Unix(secs) => Ok(UNIX_EPOCH + Duration::from_secs(*secs)),
+            Self::Unix(secs) => UNIX_EPOCH
+                .checked_add(Duration::from_secs(*secs))
+                .ok_or_else(|| format!("{secs} is out of range for a Unix time in seconds")),
             Self::Rfc3339(text) => humantime::parse_rfc3339(text).map_err(|e| {
                 format!("{text:?} is not an RFC 3339 UTC time like 2026-12-31T00:00:00Z ({e})")
             }),
@@ -113,22 +119,19 @@ impl KeysFile {
         })
     }
 
+    /// The shortest interval [`watch`](Self::watch) polls at: 100 ms.
+    pub const MIN_WATCH_INTERVAL: Duration = Duration::from_millis(100);
+
     /// Checks the file for changes every `interval`, on a background thread
     /// that ends when the last clone of this store is dropped.
+    ///
+    /// An `interval` under [`MIN_WATCH_INTERVAL`](Self::MIN_WATCH_INTERVAL)
+    /// (`Duration::ZERO`, say) is raised to it, so the thread never spins.
+    /// Whatever goes wrong in a reload (an unreadable or invalid file, even
+    /// a panic) is logged at `error` and the previous keys stay in use; the
+    /// thread keeps watching.
     pub fn watch(self, interval: Duration) -> Self {
-        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
-        let spawned = std::thread::Builder::new()
-            .name("tower-hmac-keys".into())
-            .spawn(move || loop {
-                std::thread::sleep(interval);
-                let Some(inner) = weak.upgrade() else { return };
-                if let Err(error) = inner.reload() {
-                    tracing::error!(%error, "tower-hmac: keys file not reloaded; the previous keys stay in use");
-                }
-            });
-        if let Err(error) = spawned {
-            tracing::error!(%error, "tower-hmac: cannot start the keys file watcher");
-        }
+        spawn_watcher(Arc::downgrade(&self.inner), interval, Inner::reload);
         self
     }
 
@@ -157,7 +160,7 @@ impl Inner {
     fn reload(&self) -> Result<bool, KeyLoadError> {
         let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
         let text = read_text(&self.path)?;
-        let digest = BodyDigest::of(text.as_bytes());
+        let digest = sha256(&text);
         if digest == *loaded {
             return Ok(false);
         }
@@ -166,6 +169,41 @@ impl Inner {
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keys);
         *loaded = digest;
         Ok(true)
+    }
+}
+
+/// Starts the thread behind [`KeysFile::watch`], which calls `reload` every
+/// `interval` (at least [`KeysFile::MIN_WATCH_INTERVAL`]) until the store is
+/// dropped. A reload that fails or panics is logged; the thread carries on.
+fn spawn_watcher(
+    weak: Weak<Inner>,
+    interval: Duration,
+    reload: fn(&Inner) -> Result<bool, KeyLoadError>,
+) {
+    let interval = interval.max(KeysFile::MIN_WATCH_INTERVAL);
+    let spawned = std::thread::Builder::new()
+        .name("tower-hmac-keys".into())
+        .spawn(move || loop {
+            std::thread::sleep(interval);
+            let Some(inner) = weak.upgrade() else { return };
+            // The locks in `Inner` recover from poisoning, and the key set is
+            // replaced only once a new one is complete: after a panic the
+            // previous keys are intact.
+            match catch_unwind(AssertUnwindSafe(|| reload(&inner))) {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => tracing::error!(
+                    %error,
+                    "tower-hmac: keys file not reloaded; the previous keys stay in use"
+                ),
+                // The panic's message is not logged: it could quote the file.
+                Err(_) => tracing::error!(
+                    path = %inner.path.display(),
+                    "tower-hmac: reloading the keys file panicked; the previous keys stay in use"
+                ),
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::error!(%error, "tower-hmac: cannot start the keys file watcher");
     }
 }
 
@@ -194,9 +232,14 @@ fn read_text(path: &Path) -> Result<Zeroizing<String>, KeyLoadError> {
         .map_err(|e| KeyLoadError::new(format!("keys file {}", path.display()), e.to_string()))
 }
 
-fn read(path: &Path) -> Result<(InMemoryKeys, BodyDigest), KeyLoadError> {
+fn read(path: &Path) -> Result<(InMemoryKeys, [u8; 32]), KeyLoadError> {
     let text = read_text(path)?;
-    Ok((parse(&text, path)?, BodyDigest::of(text.as_bytes())))
+    Ok((parse(&text, path)?, sha256(&text)))
+}
+
+/// Tells one version of the file from another without keeping its text.
+fn sha256(text: &str) -> [u8; 32] {
+    Sha256::digest(text.as_bytes()).into()
 }
 
 fn parse(text: &str, path: &Path) -> Result<InMemoryKeys, KeyLoadError> {
@@ -250,4 +293,109 @@ fn parse(text: &str, path: &Path) -> Result<InMemoryKeys, KeyLoadError> {
         return Err(KeyLoadError::new(&source, "holds no keys"));
     }
     Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    const A: &str = "dG93ZXItaG1hYy10ZXN0LXNlY3JldC0zMi1ieXRlcyE=";
+
+    fn file(name: &str, json: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("tower-hmac-unit-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("keys.json");
+        std::fs::write(&path, json).unwrap();
+        path
+    }
+
+    fn one_key(id: &str) -> String {
+        format!(r#"{{"keys": [{{"id": "{id}", "secret": "{A}"}}]}}"#)
+    }
+
+    fn wait_until(mut done: impl FnMut() -> bool) -> bool {
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_secs(5) {
+            if done() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    #[test]
+    fn unix_times_out_of_range_are_load_errors_naming_key_and_field() {
+        for (field, secs) in [
+            ("not_before", 1u64 << 63),
+            ("not_after", 1u64 << 63),
+            ("not_before", u64::MAX),
+            ("not_after", u64::MAX),
+        ] {
+            let json =
+                format!(r#"{{"keys": [{{"id": "k9", "secret": "{A}", "{field}": {secs}}}]}}"#);
+            let error = parse(&json, Path::new("keys.json"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains(&format!("key k9: {field}: {secs} is out of range")),
+                "{error}"
+            );
+            assert!(!error.contains(A), "{error}");
+        }
+        // The largest representable ones still load.
+        let json = format!(
+            r#"{{"keys": [{{"id": "7", "secret": "{A}", "not_after": {}}}]}}"#,
+            i64::MAX
+        );
+        assert_eq!(parse(&json, Path::new("keys.json")).unwrap().len(), 1);
+    }
+
+    static PANICKY_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+    /// Panics on its first call, then reloads as usual.
+    fn panics_once(inner: &Inner) -> Result<bool, KeyLoadError> {
+        if PANICKY_CALLS.fetch_add(1, Ordering::SeqCst) == 0 {
+            panic!("a reload panicked (on purpose, in a test)");
+        }
+        inner.reload()
+    }
+
+    #[test]
+    fn the_watcher_survives_a_panicking_reload_and_keeps_the_previous_keys() {
+        let path = file("panic", &one_key("7"));
+        let keys = KeysFile::load(&path).unwrap();
+        spawn_watcher(Arc::downgrade(&keys.inner), Duration::ZERO, panics_once);
+        assert!(wait_until(|| PANICKY_CALLS.load(Ordering::SeqCst) >= 2));
+        assert!(keys.snapshot().get(&"7".parse().unwrap()).is_some());
+        std::fs::write(&path, one_key("8")).unwrap();
+        assert!(
+            wait_until(|| keys.snapshot().get(&"8".parse().unwrap()).is_some()),
+            "the watcher stopped after the panic"
+        );
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    static COUNTED_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+    fn counted(_: &Inner) -> Result<bool, KeyLoadError> {
+        COUNTED_CALLS.fetch_add(1, Ordering::SeqCst);
+        Ok(false)
+    }
+
+    #[test]
+    fn a_zero_watch_interval_is_raised_to_the_minimum() {
+        let path = file("zero", &one_key("7"));
+        let keys = KeysFile::load(&path).unwrap();
+        spawn_watcher(Arc::downgrade(&keys.inner), Duration::ZERO, counted);
+        std::thread::sleep(Duration::from_millis(550));
+        let calls = COUNTED_CALLS.load(Ordering::SeqCst);
+        // 100 ms apart: about 5, never thousands.
+        assert!((1..=6).contains(&calls), "{calls} reloads in 550 ms");
+        drop(keys);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
 }

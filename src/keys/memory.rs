@@ -149,4 +149,54 @@ mod tests {
         assert!(InMemoryKeys::parse_list("bad id=x", "test").is_err());
         assert!(InMemoryKeys::parse_list(" ", "test").is_err());
     }
+
+    #[test]
+    fn odd_lists_are_errors_not_panics() {
+        let long_id = "k".repeat(10_000);
+        let odd = [
+            "=".to_owned(),
+            "==".to_owned(),
+            "7=".to_owned(),
+            "=c2l4dGVlbi1ieXRlcy1sb25nLXNlY3JldA==".to_owned(),
+            "7==".to_owned(),
+            format!("7=={A}"),
+            format!("7={A}="),
+            format!("7={A}={A}"),
+            "\u{0}".to_owned(),
+            format!("\u{0}={A}"),
+            format!("é={A}"),
+            format!("7=é{A}"),
+            format!("7\u{3000}={A}"),
+            format!("{long_id}={A}"),
+            format!("7={}", "A".repeat(100_001)),
+            "7=====".to_owned(),
+            ",,, \t\n".to_owned(),
+        ];
+        for list in &odd {
+            let result = std::panic::catch_unwind(|| InMemoryKeys::parse_list(list, "test"));
+            let Ok(result) = result else {
+                panic!("{:?} panicked", list.get(..40).unwrap_or(list));
+            };
+            assert!(
+                result.is_err(),
+                "{:?} parsed",
+                list.get(..40).unwrap_or(list)
+            );
+        }
+        // Separators that are Unicode whitespace split entries too.
+        assert_eq!(
+            InMemoryKeys::parse_list(&format!("7={A}\u{3000}8={A}"), "test")
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn odd_variable_names_are_errors_not_panics() {
+        for name in ["", "A=B", "A\u{0}B", "=", "\u{0}"] {
+            let result = std::panic::catch_unwind(|| InMemoryKeys::from_env(name));
+            assert!(matches!(result, Ok(Err(_))), "{name:?}");
+        }
+    }
 }

@@ -2,11 +2,14 @@
 //!
 //! - [`InMemoryKeys`]: keys built in code or read from an environment variable;
 //! - [`KeysFile`]: a JSON keys file, reloaded when it changes;
-//! - your own store (a database, a secrets manager) through [`KeyStore`].
+//! - your own store (a database, a secrets manager) through [`KeyStore`],
+//!   best wrapped in a [`NegativeCache`] so that unknown key ids, which
+//!   clients choose, do not each cost a query.
 //!
 //! A [`Key`] may carry a validity window (`not_before`, `not_after`), which
 //! is what makes zero-downtime rotation work: see the README's "Deploying".
 
+mod cache;
 mod file;
 mod memory;
 
@@ -16,6 +19,7 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
+pub use cache::NegativeCache;
 pub use file::KeysFile;
 pub use memory::InMemoryKeys;
 

@@ -20,6 +20,11 @@ use crate::{KeyId, Nonce, StoreError, StoreFuture};
 ///
 /// It protects one process only. Several instances behind a load balancer
 /// need a shared store.
+///
+/// It ignores [`NonceEntry::request_id`] and [`NonceEntry::valid_from`]: it
+/// answers at once (so a `verify()` cannot be cancelled between its record
+/// and its answer) and cannot lose its memory without the process, and the
+/// layer with it, going too.
 #[derive(Debug)]
 pub struct InMemoryNonceStore {
     capacity: usize,

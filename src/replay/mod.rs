@@ -8,14 +8,17 @@ mod memory;
 #[cfg(feature = "redis")]
 mod redis;
 
-use std::sync::Arc;
+use std::{
+    hash::{BuildHasher as _, RandomState},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, OnceLock,
+    },
+};
 
-// For the Redis store; every other module takes the clock from `crate::clock`.
-#[cfg(feature = "redis")]
-pub(crate) use crate::clock::unix_now;
 pub use memory::InMemoryNonceStore;
 #[cfg(feature = "redis")]
-pub use redis::RedisNonceStore;
+pub use redis::{RedisNonceStore, RedisNonceStoreBuilder};
 
 use crate::{KeyId, Nonce, StoreError, StoreFuture};
 
@@ -41,6 +44,22 @@ pub struct NonceEntry<'a> {
     /// Remember the nonce through the end of this second (Unix seconds):
     /// until then `verify()` may still accept a copy of the request.
     pub expires_at: u64,
+    /// The earliest Unix second at which the request could first have been
+    /// accepted: its `Time` minus the layer's maximum clock skew
+    /// (saturating at 0). A store that finds it has lost what it
+    /// remembered (a Redis restarted without persistence, say) cannot tell
+    /// whether a request accepted before the loss is being replayed, and
+    /// should refuse every request whose `valid_from` is at or before the
+    /// loss, future-dated ones included: their `Time` may be later than the
+    /// loss while their first acceptance was not.
+    pub valid_from: u64,
+    /// A random value that identifies this request (not its nonce): the same
+    /// for every call of its `verify()`, different for any other request,
+    /// a replay included. A store whose answer can be lost after it
+    /// recorded the nonce (a `verify()` cancelled while a remote store
+    /// answers, then called again) should record this value with the nonce
+    /// and answer [`NonceStatus::Fresh`] when it finds its own value again.
+    pub request_id: u64,
 }
 
 /// Records nonces so that each is accepted once per key id.
@@ -57,5 +76,29 @@ pub trait NonceStore: Send + Sync + 'static {
 impl<N: NonceStore + ?Sized> NonceStore for Arc<N> {
     fn insert(&self, entry: NonceEntry<'_>) -> StoreFuture<Result<NonceStatus, StoreError>> {
         (**self).insert(entry)
+    }
+}
+
+/// A fresh [`NonceEntry::request_id`]: a keyed hash (SipHash, with a key
+/// drawn from the operating system once per process) of a process-wide
+/// counter: distinct inputs for every request of this process, so two
+/// requests share an id only by a 2^-64 chance, in this process or across
+/// instances; unpredictable without the key; and cheap: no system call per
+/// request.
+pub(crate) fn new_request_id() -> u64 {
+    static KEY: OnceLock<RandomState> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    KEY.get_or_init(RandomState::new)
+        .hash_one(COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_differ() {
+        let ids: std::collections::HashSet<u64> = (0..10_000).map(|_| new_request_id()).collect();
+        assert_eq!(ids.len(), 10_000);
     }
 }

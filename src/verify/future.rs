@@ -20,7 +20,7 @@ use super::{
 };
 use crate::{
     observe::{Outcome, Report},
-    replay::NonceStatus,
+    replay::{new_request_id, NonceStatus},
     schemes::{Authentication, BodyCheck, Claim},
     BoxError, ErrorCode, Secret, StoreError, StoreFuture,
 };
@@ -303,6 +303,10 @@ where
                 .signed_at
                 .saturating_add(config.policy.max_clock_skew)
                 .saturating_add(config.max_request_duration),
+            valid_from: replay
+                .signed_at
+                .saturating_sub(config.policy.max_clock_skew),
+            request_id: new_request_id(),
         };
         let bodiless = is_bodiless(request.body());
         let (caller, check) = match claim.authenticate(&secret, bodiless) {

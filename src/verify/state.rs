@@ -20,6 +20,9 @@ pub(crate) struct ReplayRecord {
     pub(crate) signed_at: u64,
     /// Unix seconds after which `verify()` answers `stale_request`; the nonce is kept until then.
     pub(crate) deadline: u64,
+    /// For the nonce store: see `NonceEntry::valid_from` and `NonceEntry::request_id`.
+    pub(crate) valid_from: u64,
+    pub(crate) request_id: u64,
 }
 
 impl ReplayRecord {
@@ -29,6 +32,8 @@ impl ReplayRecord {
             nonce: &self.nonce,
             signed_at: self.signed_at,
             expires_at: self.deadline,
+            valid_from: self.valid_from,
+            request_id: self.request_id,
         }
     }
 
