@@ -52,6 +52,7 @@ async fn valid_requests_pass_on_h1_and_h2_with_length_and_chunked_bodies() {
 
 /// One change made to a signed request after signing.
 type Tamper = fn(&mut http::Request<Bytes>);
+type Sign = fn(http::Request<Bytes>) -> http::Request<Bytes>;
 
 #[tokio::test]
 async fn tampering_with_path_query_body_or_a_signed_header_is_rejected() {
@@ -131,8 +132,7 @@ async fn a_replayed_request_is_rejected() {
     for (proto, framing) in MATRIX {
         // Declared digest: the replay is refused before the handler runs.
         // A v1 client's replay can only be caught by verify(), as before.
-        let signers: [(fn(http::Request<Bytes>) -> http::Request<Bytes>, bool); 2] =
-            [(signed, true), (signed_v1, false)];
+        let signers: [(Sign, bool); 2] = [(signed, true), (signed_v1, false)];
         for (sign, early) in signers {
             let req = sign(request(proto, addr, Method::POST, "/upload", "once"));
             let replay = req.clone();
