@@ -107,7 +107,8 @@ struct Ready<S, B> {
     record: ReplayRecord,
     caller: Caller,
     check: Box<dyn BodyCheck>,
-    config: Arc<Config>,
+    bodiless: bool,
+    unread_limit: u64,
 }
 
 /// What comes of a request once its key is known. Short-lived, on the stack.
@@ -124,10 +125,15 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    fn new(request: &Request<B>, config: &Config, challenge: HeaderValue, report: Report) -> Self {
+    fn new(
+        request: &Request<B>,
+        drain: DrainLimits,
+        challenge: HeaderValue,
+        report: Report,
+    ) -> Self {
         let context = Context {
             expect_continue: expects_continue(request.headers()),
-            drain: config.drain,
+            drain,
         };
         Self {
             state: State::Empty,
@@ -146,7 +152,7 @@ where
         challenge: HeaderValue,
         report: Report,
     ) -> Self {
-        let mut future = Self::new(&request, config, challenge, report);
+        let mut future = Self::new(&request, config.drain, challenge, report);
         future.state = future.context.refusal(code, request.into_body());
         future
     }
@@ -158,8 +164,7 @@ where
         challenge: HeaderValue,
         report: Report,
     ) -> Self {
-        let config = pending.config.clone();
-        let mut future = Self::new(&pending.request, &config, challenge, report);
+        let mut future = Self::new(&pending.request, pending.config.drain, challenge, report);
         future.state = State::Lookup {
             lookup,
             // Boxed: only slow key stores get here, and the future stays small.
@@ -175,8 +180,7 @@ where
         challenge: HeaderValue,
         report: Report,
     ) -> Self {
-        let config = pending.config.clone();
-        let mut future = Self::new(&pending.request, &config, challenge, report);
+        let mut future = Self::new(&pending.request, pending.config.drain, challenge, report);
         future.state = future.context.next(pending.authenticate(found));
         future
     }
@@ -336,7 +340,8 @@ where
             record,
             caller,
             check,
-            config,
+            bodiless,
+            unread_limit: config.max_unread_body,
         };
         if !authenticated {
             return Next::Call(ready);
@@ -369,10 +374,10 @@ where
             record,
             caller,
             check,
-            config,
+            bodiless,
+            unread_limit,
         } = self;
-        let bodiless = is_bodiless(request.body());
-        let shared = Shared::new(record, caller, !bodiless, config.max_unread_body);
+        let shared = Shared::new(record, caller, !bodiless, unread_limit);
         let (mut parts, body) = request.into_parts();
         parts.extensions.insert(Verifier::new(shared.clone()));
         let progress = (!bodiless).then(|| Progress::new(check, body.size_hint().exact()));
