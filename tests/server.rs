@@ -498,12 +498,30 @@ fn valid_signature_of(auth: &tower_hmac::schemes::hmac_sha256::Authorization) ->
         .to_owned()
 }
 
+/// Signs `req` (body `x`) with the test secret under `key_id`, which is
+/// unknown or not that secret's id, and expects `invalid_signature`.
+async fn refused_with_key(
+    addr: std::net::SocketAddr,
+    proto: Proto,
+    framing: Framing,
+    mut req: http::Request<Bytes>,
+    key_id: &str,
+    declare: bool,
+) {
+    Signer::new(key_id.parse().unwrap(), support::secret())
+        .declare_digest(declare)
+        .sign(&mut req, b"x")
+        .unwrap();
+    send(addr, proto, framing, req)
+        .await
+        .assert_problem(401, "invalid_signature");
+}
+
 #[tokio::test]
 async fn unknown_keys_wrong_secrets_and_unsigned_required_headers_are_rejected() {
     let observed = Observed::default();
     let layer = SignatureLayer::new(keys()).require_signed_header(header::CONTENT_TYPE);
     let addr = support::serve(app_with(layer, observed.clone())).await;
-    let secret = || Secret::from_base64(support::SECRET_B64).unwrap();
     for (proto, framing) in MATRIX {
         let typed = |req: http::Request<Bytes>| {
             let mut req = req;
@@ -515,14 +533,8 @@ async fn unknown_keys_wrong_secrets_and_unsigned_required_headers_are_rejected()
         // when the digest is declared, at verify() for a v1 client.
         for declare in [true, false] {
             for key_id in ["9", "8"] {
-                let mut req = typed(request(proto, addr, Method::POST, "/upload", "x"));
-                Signer::new(key_id.parse().unwrap(), secret())
-                    .declare_digest(declare)
-                    .sign(&mut req, b"x")
-                    .unwrap();
-                send(addr, proto, framing, req)
-                    .await
-                    .assert_problem(401, "invalid_signature");
+                let req = typed(request(proto, addr, Method::POST, "/upload", "x"));
+                refused_with_key(addr, proto, framing, req, key_id, declare).await;
             }
         }
 
@@ -782,17 +794,8 @@ async fn a_key_store_that_answers_later_verifies_like_one_that_answers_at_once()
         assert_eq!(seen[0].verify, vec![Ok("7".to_owned())]);
 
         for declare in [true, false] {
-            let mut req = request(proto, addr, Method::POST, "/upload", "x");
-            Signer::new(
-                "9".parse().unwrap(),
-                Secret::from_base64(support::SECRET_B64).unwrap(),
-            )
-            .declare_digest(declare)
-            .sign(&mut req, b"x")
-            .unwrap();
-            send(addr, proto, framing, req)
-                .await
-                .assert_problem(401, "invalid_signature");
+            let req = request(proto, addr, Method::POST, "/upload", "x");
+            refused_with_key(addr, proto, framing, req, "9", declare).await;
         }
         // Declared: refused against the decoy key before the handler. v1:
         // the handler ran against the decoy key, and its verify() failed.
