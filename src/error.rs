@@ -20,6 +20,7 @@ use http::{header, HeaderValue, Response, StatusCode};
 /// | `early_authentication_required` | 401 | the layer requires early authentication, and this request's body could only be judged at its end |
 /// | `host_mismatch` | 400 | the `Host` header and the URI authority (HTTP/2 `:authority`) name different hosts |
 /// | `malformed_content_digest` | 400 | a `Content-Digest` header whose `sha-256` member is malformed or repeated |
+/// | `malformed_chunked_body` | 400 | a body sent in signed chunks (`X-HMAC-Body: chunks`) whose framing is broken |
 /// | `body_incomplete` | 400 | the request body ended early or failed to arrive |
 /// | `body_too_large` | 413 | a buffering adapter's limit, or [`max_unread_body`](crate::SignatureLayer::max_unread_body), was exceeded |
 /// | `verification_skipped` | 500 | the handler answered without a successful `verify()` (a server bug) |
@@ -53,6 +54,8 @@ pub enum ErrorCode {
     HostMismatch,
     /// The `sha-256` member of `Content-Digest` is malformed or repeated.
     MalformedContentDigest,
+    /// A body sent in signed chunks is not framed as PROTOCOL §4.6 says.
+    MalformedChunkedBody,
     /// The body ended early or failed to arrive.
     BodyIncomplete,
     /// The body is larger than the buffering limit.
@@ -67,7 +70,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the table above.
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         Self::MissingAuthorization,
         Self::MalformedAuthorization,
         Self::InvalidSignature,
@@ -78,6 +81,7 @@ impl ErrorCode {
         Self::EarlyAuthenticationRequired,
         Self::HostMismatch,
         Self::MalformedContentDigest,
+        Self::MalformedChunkedBody,
         Self::BodyIncomplete,
         Self::BodyTooLarge,
         Self::VerificationSkipped,
@@ -98,6 +102,7 @@ impl ErrorCode {
             Self::EarlyAuthenticationRequired => "early_authentication_required",
             Self::HostMismatch => "host_mismatch",
             Self::MalformedContentDigest => "malformed_content_digest",
+            Self::MalformedChunkedBody => "malformed_chunked_body",
 
             Self::BodyIncomplete => "body_incomplete",
             Self::BodyTooLarge => "body_too_large",
@@ -118,9 +123,10 @@ impl ErrorCode {
             | Self::UnsignedHeader
             | Self::UnverifiedRequest
             | Self::EarlyAuthenticationRequired => StatusCode::UNAUTHORIZED,
-            Self::HostMismatch | Self::MalformedContentDigest | Self::BodyIncomplete => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::HostMismatch
+            | Self::MalformedContentDigest
+            | Self::MalformedChunkedBody
+            | Self::BodyIncomplete => StatusCode::BAD_REQUEST,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::VerificationSkipped => StatusCode::INTERNAL_SERVER_ERROR,
             Self::KeyStoreUnavailable | Self::ReplayStoreUnavailable => {
@@ -151,6 +157,9 @@ impl ErrorCode {
             }
             Self::MalformedContentDigest => "The sha-256 member of Content-Digest is malformed.",
 
+            Self::MalformedChunkedBody => {
+                "The request body is not framed as signed chunks should be."
+            }
             Self::BodyIncomplete => "The request body ended before it was complete.",
             Self::BodyTooLarge => "The request body is larger than this endpoint accepts.",
             Self::VerificationSkipped => "The server did not verify this request.",

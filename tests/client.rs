@@ -138,3 +138,29 @@ async fn a_body_over_the_buffering_limit_is_refused_before_sending() {
         .unwrap_err();
     assert_eq!(error.downcast_ref::<SignError>(), Some(&SignError::NoHost));
 }
+
+#[tokio::test]
+async fn the_signing_layer_streams_bodies_of_unknown_digest_in_signed_chunks() {
+    let (addr, observed) = start().await;
+    let mut client = client(SigningLayer::new(support::signer()).stream_in_chunks(true));
+    // 64 MiB that is never held in memory, over the 8 MiB buffering limit.
+    let chunk = Bytes::from(vec![3u8; 1024 * 1024]);
+    let request = Request::post(format!("http://{addr}/upload"))
+        .body(streamed(chunk, 64))
+        .unwrap();
+    let response = client.ready().await.unwrap().call(request).await.unwrap();
+    assert_eq!(
+        text(response).await,
+        (
+            StatusCode::OK,
+            format!(r#"{{"bytes":{}}}"#, 64 * 1024 * 1024)
+        )
+    );
+    let seen = observed.take();
+    assert_eq!(
+        seen[0].len,
+        64 * 1024 * 1024,
+        "the handler read the decoded body"
+    );
+    assert_eq!(seen[0].verify, vec![Ok("7".to_owned())]);
+}

@@ -408,3 +408,129 @@ async fn the_handler_knows_who_called_before_reading_the_body() {
     assert_eq!(work.authenticated_before_body.load(Ordering::SeqCst), 1);
     assert_eq!(work.take(), (2, 18));
 }
+
+/// A body sent in signed chunks, as the wire carries it: `pieces` as chunks.
+async fn chunked(
+    proto: Proto,
+    addr: std::net::SocketAddr,
+    pieces: &[&'static [u8]],
+) -> http::Request<Bytes> {
+    let frames: Vec<_> = pieces
+        .iter()
+        .map(|piece| http_body::Frame::data(Bytes::from_static(piece)))
+        .collect();
+    let req = request(proto, addr, Method::POST, "/work", "")
+        .map(|_| support::ScriptedBody::new(frames, None));
+    let (parts, body) = support::signer().sign_chunked(req).unwrap().into_parts();
+    let wire = body.collect().await.unwrap().to_bytes();
+    http::Request::from_parts(parts, wire)
+}
+
+/// Replaces the `index`-th occurrence of `from` in the body by `to`.
+fn edit(mut req: http::Request<Bytes>, from: &str, to: &str, index: usize) -> http::Request<Bytes> {
+    let text = String::from_utf8(req.body().to_vec()).unwrap();
+    let (at, _) = text.match_indices(from).nth(index).unwrap();
+    let edited = format!("{}{to}{}", &text[..at], &text[at + from.len()..]);
+    *req.body_mut() = Bytes::from(edited);
+    req
+}
+
+const PIECES: [&[u8]; 3] = [&[b'a'; 1000], &[b'b'; 1000], &[b'c'; 1000]];
+
+#[tokio::test]
+async fn a_body_in_signed_chunks_is_authenticated_first_and_checked_chunk_by_chunk() {
+    let (addr, work) = serve(SignatureLayer::new(keys())).await;
+    for (proto, framing) in MATRIX {
+        let genuine = chunked(proto, addr, &PIECES).await;
+        assert_eq!(genuine.headers()["x-hmac-body"], "chunks");
+        assert_eq!(
+            send(addr, proto, framing, genuine.clone()).await.status,
+            200
+        );
+        // The handler read the decoded body, authenticated before its first byte.
+        assert_eq!(work.take(), (1, 3000), "{proto:?} {framing:?}");
+        // A replay never runs the handler.
+        send(addr, proto, framing, genuine)
+            .await
+            .assert_problem(401, "replayed_request");
+        assert_eq!(work.take(), (0, 0));
+
+        // A forged head: refused before the handler.
+        let mut forged = chunked(proto, addr, &PIECES).await;
+        let value = forged.headers()[header::AUTHORIZATION]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let (head, _) = value.split_once("Signature=").unwrap();
+        let value = format!("{head}Signature=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+        forged
+            .headers_mut()
+            .insert(header::AUTHORIZATION, value.parse().unwrap());
+        send(addr, proto, framing, forged)
+            .await
+            .assert_problem(401, "invalid_signature");
+        assert_eq!(work.take(), (0, 0));
+
+        // A changed byte in the second chunk: the handler sees at most that
+        // chunk unchecked, then its read fails, and so does the request.
+        let tampered = edit(
+            chunked(proto, addr, &PIECES).await,
+            "bbbbbbbbbb",
+            "bbbbBbbbbb",
+            50,
+        );
+        send(addr, proto, framing, tampered)
+            .await
+            .assert_problem(401, "invalid_signature");
+        let (calls, bytes) = work.take();
+        assert_eq!(calls, 1);
+        assert!(bytes <= 2000, "the handler read {bytes} bytes");
+
+        // Every chunk signature is checked, the last one's too.
+        for index in 0..4 {
+            let mut req = chunked(proto, addr, &PIECES).await;
+            let text = String::from_utf8(req.body().to_vec()).unwrap();
+            let sig = text.match_indices(";sig=").nth(index).unwrap().0 + 5;
+            let mut body = req.body().to_vec();
+            body[sig] = if body[sig] == b'A' { b'B' } else { b'A' };
+            *req.body_mut() = Bytes::from(body);
+            send(addr, proto, framing, req)
+                .await
+                .assert_problem(401, "invalid_signature");
+            assert_eq!(work.take().0, 1, "chunk {index}");
+        }
+
+        // Cut before the last chunk, which signs the end.
+        let mut cut = chunked(proto, addr, &PIECES).await;
+        let len = cut.body().len();
+        let end = String::from_utf8(cut.body().to_vec())
+            .unwrap()
+            .rfind("0;sig=")
+            .unwrap();
+        *cut.body_mut() = cut.body().slice(..end.min(len));
+        send(addr, proto, framing, cut)
+            .await
+            .assert_problem(400, "body_incomplete");
+        assert_eq!(work.take().1, 3000);
+
+        // Broken framing.
+        let broken = edit(chunked(proto, addr, &PIECES).await, "3e8;", "3E8;", 0);
+        send(addr, proto, framing, broken)
+            .await
+            .assert_problem(400, "malformed_chunked_body");
+        assert_eq!(work.take(), (1, 0));
+    }
+}
+
+#[tokio::test]
+async fn a_chunked_head_without_a_body_is_refused_before_the_handler() {
+    let (addr, work) = serve(SignatureLayer::new(keys())).await;
+    for proto in [Proto::H1, Proto::H2] {
+        let mut req = chunked(proto, addr, &PIECES).await;
+        *req.body_mut() = Bytes::new();
+        send(addr, proto, Framing::Length, req)
+            .await
+            .assert_problem(400, "body_incomplete");
+        assert_eq!(work.take(), (0, 0));
+    }
+}

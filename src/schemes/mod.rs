@@ -24,7 +24,9 @@
 
 pub mod hmac_sha256;
 
-use std::sync::Arc;
+use std::{collections::VecDeque, sync::Arc};
+
+use bytes::Bytes;
 
 use http::{uri::Authority, HeaderMap, HeaderName, HeaderValue, Method, Uri};
 
@@ -129,6 +131,24 @@ pub trait BodyCheck: Send + 'static {
 
     /// The body has ended: whether it is the body that was signed.
     fn finish(self: Box<Self>) -> Result<(), ErrorCode>;
+
+    /// Whether the body on the wire is framed by the scheme (signed
+    /// chunks, say), so that the handler reads [`decode`](Self::decode)'s
+    /// output instead of the received bytes. Its length then differs from
+    /// the transport's, and the body reports no size hint.
+    fn decodes(&self) -> bool {
+        false
+    }
+
+    /// For a decoding check: takes the next received bytes and pushes the
+    /// body bytes they carry onto `out`, as slices of `data` (no copies).
+    /// An error fails the request with that code; the handler's body read
+    /// fails too.
+    fn decode(&mut self, data: Bytes, out: &mut VecDeque<Bytes>) -> Result<(), ErrorCode> {
+        self.update(&data);
+        out.push_back(data);
+        Ok(())
+    }
 }
 
 /// The [`BodyCheck`] of a request without a body.

@@ -10,7 +10,9 @@ use super::{Signer, SigningService};
 /// is signed with it and its body streamed as is: hash a file first, then
 /// send it. Any other request's body is read into memory (at most
 /// [`max_buffered_body`](Self::max_buffered_body), default 8 MiB), hashed,
-/// signed and sent.
+/// signed and sent, or, with [`stream_in_chunks`](Self::stream_in_chunks),
+/// streamed in signed chunks. Either way the digest is declared, so the
+/// server authenticates every request before its handler runs.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -32,6 +34,7 @@ use super::{Signer, SigningService};
 pub struct SigningLayer {
     signer: Arc<Signer>,
     max_buffered: usize,
+    chunks: bool,
 }
 
 impl SigningLayer {
@@ -43,6 +46,7 @@ impl SigningLayer {
         Self {
             signer: Arc::new(signer),
             max_buffered: Self::DEFAULT_MAX_BUFFERED_BODY,
+            chunks: false,
         }
     }
 
@@ -53,12 +57,22 @@ impl SigningLayer {
         self.max_buffered = bytes;
         self
     }
+
+    /// Streams every body of unknown digest in signed chunks (PROTOCOL
+    /// §4.6) instead of reading it into memory to hash it: nothing is
+    /// buffered and there is no size limit, and the server still
+    /// authenticates the request before its handler runs. Off by default,
+    /// because a server must know §4.6 (tower-hmac 0.1 with this release on).
+    pub fn stream_in_chunks(mut self, chunks: bool) -> Self {
+        self.chunks = chunks;
+        self
+    }
 }
 
 impl<S> Layer<S> for SigningLayer {
     type Service = SigningService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        SigningService::new(inner, self.signer.clone(), self.max_buffered)
+        SigningService::new(inner, self.signer.clone(), self.max_buffered, self.chunks)
     }
 }

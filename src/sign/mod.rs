@@ -2,12 +2,14 @@
 //! request a tower client (hyper-util's, say) sends.
 
 mod body;
+mod chunked;
 mod future;
 mod layer;
 mod service;
 mod signer;
 
 pub use body::SigningBody;
+pub use chunked::ChunkedBody;
 pub use future::ResponseFuture;
 pub use layer::SigningLayer;
 pub use service::SigningService;

@@ -18,14 +18,16 @@ pub struct SigningService<S> {
     inner: S,
     signer: Arc<Signer>,
     max_buffered: usize,
+    chunks: bool,
 }
 
 impl<S> SigningService<S> {
-    pub(crate) fn new(inner: S, signer: Arc<Signer>, max_buffered: usize) -> Self {
+    pub(crate) fn new(inner: S, signer: Arc<Signer>, max_buffered: usize, chunks: bool) -> Self {
         Self {
             inner,
             signer,
             max_buffered,
+            chunks,
         }
     }
 }
@@ -54,6 +56,14 @@ where
         {
             return match self.signer.sign_with_digest(&mut request, &digest) {
                 Ok(()) => ResponseFuture::called(ready.call(request.map(SigningBody::streaming))),
+                Err(error) => ResponseFuture::failed(error.into()),
+            };
+        }
+        if self.chunks {
+            return match self.signer.sign_chunked(request) {
+                Ok(request) => {
+                    ResponseFuture::called(ready.call(request.map(SigningBody::chunked)))
+                }
                 Err(error) => ResponseFuture::failed(error.into()),
             };
         }

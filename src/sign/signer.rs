@@ -1,14 +1,19 @@
 use std::fmt;
 
 use http::{
-    header::{AUTHORIZATION, CONTENT_TYPE, HOST},
+    header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST},
     HeaderName, HeaderValue, Request,
 };
+
+use super::ChunkedBody;
 
 use crate::{
     clock::unix_now,
     schemes::{
-        hmac_sha256::{Authorization, CanonicalRequest, MAX_AUTHORIZATION_LEN, MAX_SIGNED_HEADERS},
+        hmac_sha256::{
+            Authorization, CanonicalRequest, CHUNKED_HEADER, MAX_AUTHORIZATION_LEN,
+            MAX_SIGNED_HEADERS,
+        },
         host_of,
     },
     BodyDigest, KeyId, Nonce, Secret, SignedHeaders,
@@ -159,6 +164,76 @@ impl Signer {
         time: u64,
         nonce: Nonce,
     ) -> Result<Authorization, SignError> {
+        let authorization = self.sign_head(request, Some(body), time, nonce)?;
+        // Unsigned by name: the signature covers the digest through its last line.
+        // Empty bodies too: one sent chunked has a body to wait for.
+        if self.declare_digest {
+            request
+                .headers_mut()
+                .insert(CONTENT_DIGEST, body.to_content_digest());
+        }
+        Ok(authorization)
+    }
+
+    /// Signs a request whose body is streamed in signed chunks (PROTOCOL
+    /// §4.6), for a body whose digest cannot be known before it is sent (a
+    /// generated stream, a pipe). The server authenticates the request before
+    /// its handler runs, and each chunk as it arrives; each data frame of the
+    /// body becomes one chunk, sent without copying.
+    ///
+    /// It sets `X-HMAC-Body: chunks` and removes `Content-Length` (the
+    /// length on the wire is not the body's).
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http_body_util::{BodyExt, Full};
+    /// use tower_hmac::{Secret, Signer};
+    ///
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    /// let signer = Signer::new("7".parse()?, Secret::new(vec![7; 32])?);
+    /// let request = http::Request::post("http://127.0.0.1:3000/upload")
+    ///     .body(Full::new(Bytes::from("a stream")))?;
+    /// let request = signer.sign_chunked(request)?;
+    /// let wire = request.into_body().collect().await?.to_bytes();
+    /// assert!(wire.starts_with(b"8;sig="));
+    /// assert!(wire.ends_with(b"\r\n\r\n"));
+    /// # Ok(()) }
+    /// ```
+    pub fn sign_chunked<B>(
+        &self,
+        request: Request<B>,
+    ) -> Result<Request<ChunkedBody<B>>, SignError> {
+        self.sign_chunked_at(request, unix_now(), Nonce::random())
+    }
+
+    /// [`sign_chunked`](Self::sign_chunked) with an explicit time and nonce, for test vectors.
+    pub fn sign_chunked_at<B>(
+        &self,
+        mut request: Request<B>,
+        time: u64,
+        nonce: Nonce,
+    ) -> Result<Request<ChunkedBody<B>>, SignError> {
+        let headers = request.headers_mut();
+        headers.remove(CONTENT_LENGTH);
+        headers.insert(
+            HeaderName::from_static(CHUNKED_HEADER.0),
+            HeaderValue::from_static(CHUNKED_HEADER.1),
+        );
+        let authorization = self.sign_head(&mut request, None, time, nonce)?;
+        let seed = *authorization.signature();
+        let secret = self.secret.clone();
+        Ok(request.map(|body| ChunkedBody::new(body, secret, seed)))
+    }
+
+    /// Writes `Host` if needed and `Authorization`: over the body's digest,
+    /// or (`None`) for a body sent in signed chunks.
+    fn sign_head<B>(
+        &self,
+        request: &mut Request<B>,
+        body: Option<&BodyDigest>,
+        time: u64,
+        nonce: Nonce,
+    ) -> Result<Authorization, SignError> {
         if self.extra_headers.contains(&AUTHORIZATION) {
             return Err(SignError::SignsAuthorization);
         }
@@ -187,20 +262,17 @@ impl Signer {
             request.uri(),
             headers,
         );
-        let signature = canonical.signature(&self.secret, body);
+        let signature = match body {
+            Some(digest) => canonical.signature(&self.secret, digest),
+            None => canonical.chunked_signature(&self.secret),
+        };
         let authorization =
             Authorization::new(self.key_id.clone(), time, nonce, signed_headers, signature);
         let value = authorization.to_header_value();
         if value.len() > MAX_AUTHORIZATION_LEN {
             return Err(SignError::TooLarge);
         }
-        let headers = request.headers_mut();
-        headers.insert(AUTHORIZATION, value);
-        // Unsigned by name: the signature covers the digest through its last line.
-        // Empty bodies too: one sent chunked has a body to wait for.
-        if self.declare_digest {
-            headers.insert(CONTENT_DIGEST, body.to_content_digest());
-        }
+        request.headers_mut().insert(AUTHORIZATION, value);
         Ok(authorization)
     }
 }

@@ -1,4 +1,5 @@
 use std::{
+    collections::VecDeque,
     fmt,
     pin::Pin,
     sync::Arc,
@@ -32,6 +33,10 @@ pub struct SignedBody {
     // `None` once the body ended.
     progress: Option<Progress>,
     shared: Arc<Shared>,
+    // Decoded bytes not yet handed on, for a scheme that frames its body.
+    decoded: VecDeque<Bytes>,
+    // A scheme refused the body mid-stream; the error has been handed on.
+    failed: bool,
 }
 
 impl SignedBody {
@@ -45,6 +50,8 @@ impl SignedBody {
             inner: Some(erase(inner)),
             progress,
             shared,
+            decoded: VecDeque::new(),
+            failed: false,
         }
     }
 
@@ -52,6 +59,10 @@ impl SignedBody {
         if let Some(progress) = self.progress.take() {
             self.shared.body_settled(progress.finish());
         }
+    }
+
+    fn decodes(&self) -> bool {
+        self.progress.as_ref().is_some_and(Progress::decodes)
     }
 }
 
@@ -64,42 +75,79 @@ impl Body for SignedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
-        let inner = this.inner.as_mut().expect("only taken on drop");
-        let frame = ready!(poll_frame(inner, cx));
-        match &frame {
-            Some(Ok(frame)) => {
-                match (frame.data_ref(), this.progress.as_mut()) {
-                    (Some(data), Some(progress)) => progress.update(data),
-                    // The body said it had ended, then sent more: what was
-                    // verified is not what the handler reads.
-                    (Some(data), None) if !data.is_empty() => this.shared.body_overran(),
-                    _ => {}
+        loop {
+            if let Some(data) = this.decoded.pop_front() {
+                return Poll::Ready(Some(Ok(Frame::data(data))));
+            }
+            if this.failed {
+                return Poll::Ready(None);
+            }
+            let inner = this.inner.as_mut().expect("only taken on drop");
+            let frame = match ready!(poll_frame(inner, cx)) {
+                Some(Ok(frame)) => frame,
+                Some(Err(error)) => {
+                    if this.progress.take().is_some() {
+                        this.shared.body_settled(Err(ErrorCode::BodyIncomplete));
+                    }
+                    return Poll::Ready(Some(Err(error)));
                 }
-                // Some readers stop at `is_end_stream` without polling for the end.
-                if inner.is_end_stream() {
+                None => {
                     this.finish();
+                    return Poll::Ready(None);
                 }
-            }
-            Some(Err(_)) => {
-                if this.progress.take().is_some() {
-                    this.shared.body_settled(Err(ErrorCode::BodyIncomplete));
+            };
+            let ended = inner.is_end_stream();
+            match this.progress.as_mut() {
+                // A framed body: the handler reads what the frames carry.
+                Some(progress) if progress.decodes() && frame.is_data() => {
+                    let data = frame.into_data().unwrap_or_default();
+                    if let Err(code) = progress.decode(data, &mut this.decoded) {
+                        this.progress = None;
+                        this.failed = true;
+                        this.shared.body_settled(Err(code));
+                        return Poll::Ready(Some(Err(code.detail().into())));
+                    }
+                    if ended {
+                        this.finish();
+                    }
+                    continue;
                 }
+                Some(progress) => {
+                    if let Some(data) = frame.data_ref() {
+                        progress.update(data);
+                    }
+                }
+                // The body said it had ended, then sent more: what was
+                // verified is not what the handler reads.
+                None if frame.data_ref().is_some_and(|data| !data.is_empty()) => {
+                    this.shared.body_overran();
+                }
+                None => {}
             }
-            None => this.finish(),
+            // Some readers stop at `is_end_stream` without polling for the end.
+            if ended {
+                this.finish();
+            }
+            return Poll::Ready(Some(Ok(frame)));
         }
-        Poll::Ready(frame)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner
-            .as_ref()
-            .is_none_or(|inner| inner.is_end_stream())
+        self.decoded.is_empty()
+            && (self.failed
+                || self
+                    .inner
+                    .as_ref()
+                    .is_none_or(|inner| inner.is_end_stream()))
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner
-            .as_ref()
-            .map_or_else(|| SizeHint::with_exact(0), |inner| inner.size_hint())
+        match &self.inner {
+            None => SizeHint::with_exact(0),
+            // The wire length is not the decoded length.
+            Some(_) if self.decodes() => SizeHint::default(),
+            Some(inner) => inner.size_hint(),
+        }
     }
 }
 

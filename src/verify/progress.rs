@@ -2,6 +2,7 @@
 //! handler holds and the per-request state that keeps its unread rest.
 
 use std::{
+    collections::VecDeque,
     pin::Pin,
     task::{Context, Poll},
 };
@@ -72,6 +73,31 @@ impl Progress {
         self.received += data.len() as u64;
     }
 
+    /// Whether the handler reads [`decode`](Self::decode)'s output rather than the wire bytes.
+    pub(crate) fn decodes(&self) -> bool {
+        self.check.decodes()
+    }
+
+    pub(crate) fn decode(
+        &mut self,
+        data: Bytes,
+        out: &mut VecDeque<Bytes>,
+    ) -> Result<(), ErrorCode> {
+        self.received += data.len() as u64;
+        self.check.decode(data, out)
+    }
+
+    /// Takes a frame's data nobody will read: judged all the same.
+    fn discard(&mut self, data: Bytes, scratch: &mut VecDeque<Bytes>) -> Result<(), ErrorCode> {
+        if !self.decodes() {
+            self.update(&data);
+            return Ok(());
+        }
+        let result = self.decode(data, scratch);
+        scratch.clear();
+        result
+    }
+
     /// The scheme's verdict, unless fewer bytes came than were declared (an
     /// HTTP/2 stream reset with NO_ERROR ends a body early without an error).
     pub(crate) fn finish(self) -> Result<(), ErrorCode> {
@@ -93,14 +119,15 @@ impl Parked {
     pub(crate) async fn read_to_end(mut self, limit: u64) -> Result<(), ErrorCode> {
         use http_body_util::BodyExt as _;
         let mut read: u64 = 0;
+        let mut scratch = VecDeque::new();
         while let Some(frame) = self.body.frame().await {
             let frame = frame.map_err(|_| ErrorCode::BodyIncomplete)?;
-            if let Some(data) = frame.data_ref() {
+            if let Ok(data) = frame.into_data() {
                 read += data.len() as u64;
                 if read > limit {
                     return Err(ErrorCode::BodyTooLarge);
                 }
-                self.progress.update(data);
+                self.progress.discard(data, &mut scratch)?;
             }
         }
         self.progress.finish()

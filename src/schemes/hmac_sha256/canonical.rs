@@ -108,9 +108,19 @@ impl CanonicalRequest {
 
     /// The whole string-to-sign, given the body's digest.
     pub fn string_to_sign(&self, body: &BodyDigest) -> Vec<u8> {
-        let mut text = Vec::with_capacity(self.prefix.len() + 64);
+        self.text(&body.hex_bytes())
+    }
+
+    /// The whole string-to-sign of a body sent in signed chunks (PROTOCOL
+    /// §4.6): its last line is [`CHUNKED_BODY`](super::CHUNKED_BODY).
+    pub fn chunked_string_to_sign(&self) -> Vec<u8> {
+        self.text(super::CHUNKED_BODY.as_bytes())
+    }
+
+    fn text(&self, last_line: &[u8]) -> Vec<u8> {
+        let mut text = Vec::with_capacity(self.prefix.len() + last_line.len());
         text.extend_from_slice(&self.prefix);
-        text.extend_from_slice(&body.hex_bytes());
+        text.extend_from_slice(last_line);
         text
     }
 
@@ -119,21 +129,34 @@ impl CanonicalRequest {
         secret.mac(&[&self.prefix, &body.hex_bytes()])
     }
 
+    /// The signature of a body sent in signed chunks: the seed of its chain.
+    pub fn chunked_signature(&self, secret: &Secret) -> [u8; 32] {
+        secret.mac(&[&self.prefix, super::CHUNKED_BODY.as_bytes()])
+    }
+
     /// Whether `signature` is the signature of this request with `secret`,
     /// compared in constant time. For verifying outside the tower layer.
     pub fn verify(&self, secret: &Secret, body: &BodyDigest, signature: &[u8; 32]) -> bool {
-        use subtle::ConstantTimeEq as _;
-        // Compared as four words: the same constant-time guarantee as byte
-        // by byte, with an eighth of `subtle`'s optimization barriers.
-        let words = |bytes: &[u8; 32]| -> [u64; 4] {
-            std::array::from_fn(|i| {
-                u64::from_ne_bytes(bytes[8 * i..8 * i + 8].try_into().expect("8 bytes"))
-            })
-        };
-        words(&self.signature(secret, body))
-            .ct_eq(&words(signature))
-            .into()
+        signatures_equal(&self.signature(secret, body), signature)
     }
+
+    /// Whether `signature` is this request's [`chunked_signature`](Self::chunked_signature).
+    pub fn verify_chunked(&self, secret: &Secret, signature: &[u8; 32]) -> bool {
+        signatures_equal(&self.chunked_signature(secret), signature)
+    }
+}
+
+/// Two MACs compared in constant time.
+pub(crate) fn signatures_equal(ours: &[u8; 32], theirs: &[u8; 32]) -> bool {
+    use subtle::ConstantTimeEq as _;
+    // Compared as four words: the same constant-time guarantee as byte
+    // by byte, with an eighth of `subtle`'s optimization barriers.
+    let words = |bytes: &[u8; 32]| -> [u64; 4] {
+        std::array::from_fn(|i| {
+            u64::from_ne_bytes(bytes[8 * i..8 * i + 8].try_into().expect("8 bytes"))
+        })
+    };
+    words(ours).ct_eq(&words(theirs)).into()
 }
 
 /// The names most often signed, matched without `http`'s general name

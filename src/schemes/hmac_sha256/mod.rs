@@ -7,16 +7,18 @@
 //! disagree. The format is specified in `docs/PROTOCOL.md`.
 //!
 //! A request is authenticated before its handler runs when it has no body,
-//! or when it declares its body's digest in `Content-Digest` (PROTOCOL §4.3);
-//! otherwise its signature can only be checked once the body has streamed
-//! through.
+//! when it declares its body's digest in `Content-Digest` (PROTOCOL §4.4),
+//! or when it sends its body in signed chunks (§4.6); otherwise its
+//! signature can only be checked once the body has streamed through.
 
 mod authorization;
 mod canonical;
+mod chunked;
 mod scheme;
 
 pub use authorization::{Authorization, ParseError, MAX_AUTHORIZATION_LEN, MAX_SIGNED_HEADERS};
 pub use canonical::CanonicalRequest;
+pub use chunked::{chunk_header, chunk_signature, CHUNKED_BODY, CHUNKED_HEADER};
 pub use scheme::HmacSha256;
 
 /// The scheme name that opens the `Authorization` header and the string-to-sign.

@@ -1,6 +1,6 @@
 use http::HeaderValue;
 
-use super::{Authorization, CanonicalRequest, SCHEME};
+use super::{chunked::ChunkedCheck, Authorization, CanonicalRequest, CHUNKED_HEADER, SCHEME};
 use crate::{
     schemes::{Authentication, BodyCheck, Claim, Head, Replay, Scheme},
     BodyDigest, BodyHasher, ErrorCode, KeyId, Secret,
@@ -44,6 +44,20 @@ impl Scheme for HmacSha256 {
             tracing::debug!(key_id = %auth.key_id(), header = %missing, "tower-hmac: required header is not signed");
             return Err(ErrorCode::UnsignedHeader);
         }
+        let chunked = match head.headers.get(CHUNKED_HEADER.0) {
+            None => false,
+            Some(value)
+                if value
+                    .as_bytes()
+                    .eq_ignore_ascii_case(CHUNKED_HEADER.1.as_bytes()) =>
+            {
+                true
+            }
+            Some(_) => {
+                tracing::debug!(key_id = %auth.key_id(), "tower-hmac: unknown X-HMAC-Body value");
+                return Err(ErrorCode::MalformedChunkedBody);
+            }
+        };
         let declared = BodyDigest::declared(head.headers).map_err(|error| {
             tracing::debug!(key_id = %auth.key_id(), %error, "tower-hmac: malformed Content-Digest");
             ErrorCode::MalformedContentDigest
@@ -53,6 +67,7 @@ impl Scheme for HmacSha256 {
             auth,
             canonical,
             declared,
+            chunked,
         }))
     }
 }
@@ -62,6 +77,8 @@ struct Native {
     auth: Authorization,
     canonical: CanonicalRequest,
     declared: Option<BodyDigest>,
+    /// Sent in signed chunks (`X-HMAC-Body: chunks`); takes precedence over `declared`.
+    chunked: bool,
 }
 
 impl Claim for Native {
@@ -75,6 +92,20 @@ impl Claim for Native {
 
     fn authenticate(self: Box<Self>, secret: &Secret, bodiless: bool) -> Authentication {
         let signature = self.auth.signature();
+        if self.chunked {
+            if !self.canonical.verify_chunked(secret, signature) {
+                return Authentication::Refused(ErrorCode::InvalidSignature);
+            }
+            // Without a body, the last chunk that signs the end is missing:
+            // the body was cut off on the way.
+            if bodiless {
+                return Authentication::Refused(ErrorCode::BodyIncomplete);
+            }
+            return Authentication::Authenticated(Box::new(ChunkedCheck::new(
+                secret.clone(),
+                *signature,
+            )));
+        }
         if bodiless {
             // Nothing to wait for: whatever was declared, the body is empty.
             return if self.canonical.verify(secret, &BodyDigest::EMPTY, signature) {
