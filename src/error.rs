@@ -150,7 +150,7 @@ impl ErrorCode {
                 "The server answered before the request could be authenticated."
             }
             Self::EarlyAuthenticationRequired => {
-                "This endpoint authenticates requests before their body: declare the body's digest in Content-Digest."
+                "This endpoint authenticates requests before their body: declare the body's digest in Content-Digest, or send it in signed chunks."
             }
             Self::HostMismatch => {
                 "The Host header and the request's authority name different hosts."

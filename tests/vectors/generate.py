@@ -82,6 +82,9 @@ def body_sha256_hex(body):
     return hashlib.sha256(body).hexdigest()
 
 
+CHUNKED_BODY = "STREAMING-HMAC-SHA256-CHUNKS"
+
+
 def string_to_sign(key_id, time, nonce, method, target, headers, signed_headers, body):
     authority, path, query = split_target(target)
     lines = [
@@ -96,7 +99,8 @@ def string_to_sign(key_id, time, nonce, method, target, headers, signed_headers,
     ]
     for name in signed_headers.split(";"):
         lines.append(name + ":" + header_value(headers, name, authority))
-    lines.append(body_sha256_hex(body))
+    # A body sent in signed chunks (PROTOCOL 4.6) is signed as a fixed line.
+    lines.append(CHUNKED_BODY if body is None else body_sha256_hex(body))
     return "\n".join(lines)
 
 
@@ -283,6 +287,70 @@ def vectors():
     return out
 
 
+def chunk_signature(secret, previous_b64, data):
+    """PROTOCOL 4.6: each chunk's MAC chains from the one before."""
+    text = "HMAC-SHA256-CHUNK\n" + previous_b64 + "\n" + body_sha256_hex(data)
+    return signature(secret, text)
+
+
+def make_chunked_vector(name, key_id, secret, time, nonce, method, uri, headers, chunks):
+    signed_headers = choose_signed_headers(headers)
+    text = string_to_sign(key_id, time, nonce, method, uri, headers, signed_headers, None)
+    seed = signature(secret, text)
+    previous = seed
+    wire = b""
+    chunk_signatures = []
+    for data in list(chunks) + [b""]:
+        previous = chunk_signature(secret, previous, data)
+        chunk_signatures.append(previous)
+        wire += b"%x;sig=%s\r\n" % (len(data), previous.encode("ascii")) + data + b"\r\n"
+    return {
+        "name": name,
+        "key_id": key_id,
+        "secret_base64": base64.b64encode(secret).decode("ascii"),
+        "time": time,
+        "nonce": nonce,
+        "method": method,
+        "uri": uri,
+        "headers": [[n, v] for (n, v) in headers],
+        "chunks_base64": [base64.b64encode(c).decode("ascii") for c in chunks],
+        "signed_headers": signed_headers,
+        "string_to_sign": text,
+        "signature": seed,
+        "authorization": authorization(key_id, time, nonce, signed_headers, seed),
+        "chunk_signatures": chunk_signatures,
+        "wire_body_base64": base64.b64encode(wire).decode("ascii"),
+    }
+
+
+def chunked_vectors():
+    secret = bytes(range(32))
+    nonce = b64url_nopad(bytes(range(0x20, 0x30)))
+    host = [("Host", "api.example.com")]
+    return [
+        make_chunked_vector(
+            "chunked-three", "client-1", secret, 1700000120, nonce, "PUT",
+            "/v1/objects/log.txt", host + [("Content-Type", "text/plain")],
+            [b"first line\n", b"second, longer line\n", bytes(range(256))],
+        ),
+        make_chunked_vector(
+            "chunked-empty", "client-1", secret, 1700000121, nonce, "POST",
+            "/v1/stream?x=1", host, [],
+        ),
+        make_chunked_vector(
+            "chunked-one-byte", "7", b"sixteen-byte-key", 0, "A" * 16, "POST", "/", host, [b"\x00"],
+        ),
+    ]
+
+
+def write(name, vs):
+    text = json.dumps(vs, indent=2, ensure_ascii=True) + "\n"
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
+    with open(path, "w", encoding="ascii", newline="\n") as f:
+        f.write(text)
+    print("wrote %d vectors to %s" % (len(vs), path))
+
+
 def main():
     vs = vectors()
 
@@ -303,11 +371,10 @@ def main():
     assert "\nhost:api.example.com:8443\n" in by_name["http2-host-from-authority"]["string_to_sign"]
     assert "\nx-idempotency-key:\n" in by_name["absent-signed-header"]["string_to_sign"]
 
-    text = json.dumps(vs, indent=2, ensure_ascii=True) + "\n"
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vectors.json")
-    with open(path, "w", encoding="ascii", newline="\n") as f:
-        f.write(text)
-    print("wrote %d vectors to %s" % (len(vs), path))
+    write("vectors.json", vs)
+    cs = chunked_vectors()
+    assert all(v["string_to_sign"].endswith("\n" + CHUNKED_BODY) for v in cs)
+    write("chunked.json", cs)
 
 
 if __name__ == "__main__":
