@@ -4,7 +4,8 @@
 //! bench_server serve --mode signed|buffered|unsigned [--listen ADDR] [--no-replay] [--threads N]
 //! bench_server sign-requests --url URL --count N --out FILE   # for wrk's Lua script
 //! bench_server upload --url URL --bytes N [--requests K]      # prints one JSON line
-//! bench_server repeat --what bare|verify --count N            # for scripts/instructions.sh
+//! bench_server repeat --what bare|verify|unsigned_get|signed_get|unsigned_upload|signed_upload|chunked_upload --count N
+//!                                                             # for scripts/instructions.sh
 //! ```
 //!
 //! Modes, all with the same routes (`GET /items/{id}`, `POST /upload`):
@@ -72,16 +73,31 @@ fn main() {
 async fn serve(opts: &Opts) {
     let listen = opts.get("--listen").unwrap_or("127.0.0.1:3000");
     let mode = opts.get("--mode").unwrap_or_else(|| usage());
+    let capacity = opts.get("--nonce-capacity").map_or(1_000_000, parse);
+    let app = router_with(mode, !opts.flag("--no-replay"), capacity);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .unwrap_or_else(|e| fail(&format!("cannot listen on {listen}: {e}")));
+    println!("{mode} on http://{}", listener.local_addr().unwrap());
+    // No timeouts or limit: the benchmarks measure the middleware alone.
+    support::serve_unlimited(listener, app).await;
+}
+
+/// The benchmark app in `mode` (`signed`, `buffered` or `unsigned`).
+fn router(mode: &str, replay: bool) -> Router {
+    router_with(mode, replay, 1_000_000)
+}
+
+fn router_with(mode: &str, replay: bool, nonce_capacity: usize) -> Router {
     let (key_id, secret) = support::demo_key();
-    let app = match mode {
+    match mode {
         "signed" => {
             let keys = InMemoryKeys::new().with_key(key_id, secret);
             let mut layer = SignatureLayer::new(keys);
-            layer = if opts.flag("--no-replay") {
-                layer.without_replay_protection()
+            layer = if replay {
+                layer.nonce_store(InMemoryNonceStore::with_capacity(nonce_capacity))
             } else {
-                let capacity = opts.get("--nonce-capacity").map_or(1_000_000, parse);
-                layer.nonce_store(InMemoryNonceStore::with_capacity(capacity))
+                layer.without_replay_protection()
             };
             Router::new()
                 .route("/items/{id}", get(signed_item))
@@ -96,13 +112,7 @@ async fn serve(opts: &Opts) {
             .route("/items/{id}", get(unsigned_item))
             .route("/upload", post(unsigned_upload)),
         _ => usage(),
-    };
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .unwrap_or_else(|e| fail(&format!("cannot listen on {listen}: {e}")));
-    println!("{mode} on http://{}", listener.local_addr().unwrap());
-    // No timeouts or limit: the benchmarks measure the middleware alone.
-    support::serve_unlimited(listener, app).await;
+    }
 }
 
 const ITEM: &str = "{\"id\":42,\"name\":\"widget\",\"price\":7}";
@@ -219,8 +229,102 @@ fn repeat(opts: &Opts) {
                 assert!(canonical.verify(&secret, &empty, auth.signature()));
             }
         }
+        "unsigned_get" | "signed_get" => {
+            // The in-process round trip through the router, replay protection off.
+            let app = router(
+                if what == "signed_get" {
+                    "signed"
+                } else {
+                    "unsigned"
+                },
+                false,
+            );
+            let request = request.map(|()| Body::empty());
+            round_trips(app, count, || clone_request(&request, Body::empty()));
+        }
+        "unsigned_upload" | "signed_upload" => {
+            // 1 MiB in 64 KiB frames, read by the handler (and verified).
+            let chunk = Bytes::from(vec![0x42u8; 64 * 1024]);
+            let mut hasher = BodyHasher::new();
+            for _ in 0..16 {
+                hasher.update(&chunk);
+            }
+            let mut upload = http::Request::post("http://bench.local/upload")
+                .body(())
+                .expect("a valid request");
+            Signer::new(support::demo_key().0, secret.clone())
+                .sign_with_digest(&mut upload, &hasher.finish())
+                .expect("the request can be signed");
+            let app = router(
+                if what == "signed_upload" {
+                    "signed"
+                } else {
+                    "unsigned"
+                },
+                false,
+            );
+            round_trips(app, count, || {
+                let body = support::Repeat {
+                    chunk: chunk.clone(),
+                    remaining: 16 * chunk.len() as u64,
+                    known_length: true,
+                };
+                clone_request(&upload, Body::new(body))
+            });
+        }
+        "chunked_upload" => {
+            // The same 1 MiB sent as 16 signed chunks of 64 KiB (PROTOCOL §4.6),
+            // the wire bytes made once.
+            let chunk = Bytes::from(vec![0x42u8; 64 * 1024]);
+            let upload = http::Request::post("http://bench.local/upload")
+                .body(support::Repeat {
+                    chunk: chunk.clone(),
+                    remaining: 16 * chunk.len() as u64,
+                    known_length: false,
+                })
+                .expect("a valid request");
+            let upload = Signer::new(support::demo_key().0, secret.clone())
+                .sign_chunked(upload)
+                .expect("the request can be signed");
+            let (parts, body) = upload.into_parts();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("a runtime");
+            let wire = runtime
+                .block_on(body.collect())
+                .expect("infallible")
+                .to_bytes();
+            let upload = http::Request::from_parts(parts, ());
+            round_trips(router("signed", false), count, || {
+                clone_request(&upload, Body::from(wire.clone()))
+            });
+        }
         _ => usage(),
     }
+}
+
+fn clone_request<T>(template: &http::Request<T>, body: Body) -> http::Request<Body> {
+    let mut request = http::Request::new(body);
+    *request.method_mut() = template.method().clone();
+    *request.uri_mut() = template.uri().clone();
+    *request.headers_mut() = template.headers().clone();
+    request
+}
+
+/// Sends `count` requests through `app`, in process, one after the other.
+fn round_trips(app: Router, count: u64, mut request: impl FnMut() -> http::Request<Body>) {
+    use tower::ServiceExt as _;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        for _ in 0..count {
+            let response = app.clone().oneshot(request()).await.expect("infallible");
+            assert_eq!(response.status(), StatusCode::OK);
+            let body = response.into_body().collect().await.expect("a body");
+            std::hint::black_box(body);
+        }
+    });
 }
 
 // ---------------------------------------------------------------- client side

@@ -186,6 +186,7 @@ async fn main() {
     );
 
     rows.push(upload(&client, &signer, addr, upload_mib).await);
+    rows.push(chunked_upload(&client, &signer, addr, upload_mib).await);
     // Over HTTP/2 (h2c): after the refusal the server resets just that
     // stream, and the client stops sending. (Over HTTP/1.1 the server must
     // close the connection once it stops reading, and a client still
@@ -243,6 +244,41 @@ async fn upload(client: &DemoClient, signer: &Signer, addr: SocketAddr, mib: u64
         elapsed.as_secs_f64(),
         mib_of(rss_before),
         mib_of(support::peak_rss()),
+    );
+    row
+}
+
+/// Streams `mib` MiB of unknown digest (never hashed beforehand) in signed
+/// chunks: authenticated before the handler runs, checked chunk by chunk.
+async fn chunked_upload(client: &DemoClient, signer: &Signer, addr: SocketAddr, mib: u64) -> Row {
+    let chunk = Bytes::from((0..64 * 1024).map(|i| (i % 253) as u8).collect::<Vec<u8>>());
+    let total = mib * 1024 * 1024;
+    let req = Request::post(format!("http://{addr}/upload"))
+        .body(
+            support::Repeat {
+                chunk,
+                remaining: total,
+                known_length: false,
+            }
+            .boxed(),
+        )
+        .unwrap();
+    let req = signer.sign_chunked(req).unwrap().map(|body| body.boxed());
+    let started = Instant::now();
+    let mut row = send(
+        client,
+        format!("{mib} MiB in signed chunks (digest unknown)"),
+        (200, "-"),
+        req,
+    )
+    .await;
+    let elapsed = started.elapsed();
+    row.note = format!(
+        "{} in {:.2} s = {:.0} MiB/s; peak RSS {}",
+        row.note,
+        elapsed.as_secs_f64(),
+        total as f64 / (1024.0 * 1024.0) / elapsed.as_secs_f64(),
+        support::peak_rss().map_or("?".to_owned(), |b| format!("{} MiB", b / (1024 * 1024))),
     );
     row
 }

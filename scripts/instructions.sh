@@ -23,15 +23,24 @@ count() { # what, repetitions -> instructions of the whole run
   valgrind --tool=callgrind --callgrind-out-file=/dev/null "$BIN" repeat --what "$1" --count "$2" 2>&1 |
     sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
-per_request() { # what
-  local once many
+per_request() { # what [repetitions]
+  local once many n=${2:-$N}
   once=$(count "$1" 1)
-  many=$(count "$1" $((N + 1)))
-  echo $(((many - once) / N))
+  many=$(count "$1" $((n + 1)))
+  echo $(((many - once) / n))
 }
 bare=$(per_request bare)
 verify=$(per_request verify)
+# In-process round trips through the axum router (replay protection off):
+# the layer's fixed cost, and a 1 MiB upload in 64 KiB frames.
+unsigned_get=$(per_request unsigned_get)
+signed_get=$(per_request signed_get)
+uploads=${N_UPLOADS:-40}
+unsigned_upload=$(per_request unsigned_upload "$uploads")
+signed_upload=$(per_request signed_upload "$uploads")
+chunked_upload=${SKIP_CHUNKED:+null}
+chunked_upload=${chunked_upload:-$(per_request chunked_upload "$uploads")}
 mkdir -p "$(dirname "$OUT")"
-printf '{"bare_hmac": %s, "parse_canonicalize_verify": %s, "repetitions": %s, "valgrind": "%s"}\n' \
-  "$bare" "$verify" "$N" "$(valgrind --version)" >"$OUT"
+printf '{"bare_hmac": %s, "parse_canonicalize_verify": %s, "unsigned_get": %s, "signed_get": %s, "unsigned_upload_1mib": %s, "signed_upload_1mib": %s, "chunked_upload_1mib": %s, "repetitions": %s, "upload_repetitions": %s, "valgrind": "%s"}\n' \
+  "$bare" "$verify" "$unsigned_get" "$signed_get" "$unsigned_upload" "$signed_upload" "$chunked_upload" "$N" "$uploads" "$(valgrind --version)" >"$OUT"
 cat "$OUT"
