@@ -172,7 +172,8 @@ impl BodyDigest {
     /// ```
     pub fn declared(headers: &HeaderMap) -> Result<Option<Self>, ContentDigestError> {
         let mut found = None;
-        for line in headers.get_all(http::header::HeaderName::from_static("content-digest")) {
+        const CONTENT_DIGEST: http::HeaderName = http::HeaderName::from_static("content-digest");
+        for line in headers.get_all(CONTENT_DIGEST) {
             let line = line.to_str().map_err(|_| ContentDigestError::Syntax)?;
             for member in line.split(',') {
                 let member = member.trim_matches([' ', '\t']);

@@ -63,6 +63,8 @@ pub struct Head<'a> {
     pub now: u64,
     /// The layer's settings that every scheme applies.
     pub policy: &'a Policy,
+    /// Whether the request has no body at all (as [`Claim::authenticate`] is told too).
+    pub bodiless: bool,
 }
 
 /// The settings of a [`SignatureLayer`](crate::SignatureLayer) that a

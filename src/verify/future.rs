@@ -132,7 +132,8 @@ where
         report: Report,
     ) -> Self {
         let context = Context {
-            expect_continue: expects_continue(request.headers()),
+            // Only a request with a body can be asked for it.
+            expect_continue: !is_bodiless(request.body()) && expects_continue(request.headers()),
             drain,
         };
         Self {
@@ -253,10 +254,11 @@ impl Context {
             Verdict::PassUnverified => Answer::Inner(response, Outcome::UnverifiedClientError),
             Verdict::Replace(code) => Answer::Problem(code),
         };
-        if shared.is_authenticated() {
+        let (authenticated, parked, cut) = shared.answered();
+        if authenticated {
             report.authenticated();
         }
-        let drain = match shared.take_parked() {
+        let drain = match parked {
             None => Drain::finished(),
             // Never asked for: the client is not sending it.
             Some(parked) if self.expect_continue && parked.progress.received() == 0 => {
@@ -267,7 +269,7 @@ impl Context {
         State::Draining {
             drain,
             answer: Some(answer),
-            cut: shared.was_cut(),
+            cut,
         }
     }
 }
@@ -310,7 +312,12 @@ where
             valid_from: replay
                 .signed_at
                 .saturating_sub(config.policy.max_clock_skew),
-            request_id: new_request_id(),
+            // Only a nonce store reads it.
+            request_id: if config.nonces.is_some() {
+                new_request_id()
+            } else {
+                0
+            },
         };
         let bodiless = is_bodiless(request.body());
         let (caller, check) = match claim.authenticate(&secret, bodiless) {

@@ -52,13 +52,14 @@ pub(crate) struct Config {
 impl Config {
     /// The scheme whose name opens `authorization`, if any.
     pub(crate) fn scheme_for(&self, authorization: &[u8]) -> Option<&Arc<dyn Scheme>> {
-        let word = authorization
-            .split(|&b| b == b' ')
-            .next()
-            .unwrap_or_default();
-        self.schemes
-            .iter()
-            .find(|scheme| scheme.name().as_bytes().eq_ignore_ascii_case(word))
+        self.schemes.iter().find(|scheme| {
+            let name = scheme.name().as_bytes();
+            authorization.get(name.len()) == Some(&b' ') && {
+                let word = &authorization[..name.len()];
+                // Clients write the name as specified; other cases still match.
+                word == name || word.eq_ignore_ascii_case(name)
+            }
+        })
     }
 }
 

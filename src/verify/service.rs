@@ -92,7 +92,10 @@ type Claimed = (Box<dyn Claim>, HeaderValue);
 /// Exactly one `Authorization` header, of a scheme this layer accepts, whose
 /// claim passes every check that needs no key. On failure, the code and the
 /// challenge to answer with.
-fn claim<B>(config: &Config, request: &Request<B>) -> Result<Claimed, (ErrorCode, HeaderValue)> {
+fn claim<B: http_body::Body>(
+    config: &Config,
+    request: &Request<B>,
+) -> Result<Claimed, (ErrorCode, HeaderValue)> {
     let refuse = |code| Err((code, config.challenge.clone()));
     let mut values = request.headers().get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
@@ -124,6 +127,7 @@ fn claim<B>(config: &Config, request: &Request<B>) -> Result<Claimed, (ErrorCode
         headers: request.headers(),
         now: unix_now(),
         policy: &config.policy,
+        bodiless: is_bodiless(request.body()),
     };
     match scheme.claim(value, &head) {
         Ok(claim) => Ok((claim, challenge)),

@@ -192,21 +192,22 @@ impl Shared {
         self.lock().body = BodyState::Parked(parked);
     }
 
-    /// The unread rest of the body, for the guard to discard.
-    pub(crate) fn take_parked(&self) -> Option<Parked> {
+    /// Once the guard has decided: whether the caller is authenticated,
+    /// the unread rest of the body to discard, and whether body was left
+    /// unread on the connection. One lock for the three.
+    pub(crate) fn answered(&self) -> (bool, Option<Parked>, bool) {
         let mut state = self.lock();
-        match std::mem::replace(&mut state.body, BodyState::Reading) {
+        let authenticated = self.authenticated_early()
+            || matches!(state.body, BodyState::Complete)
+            || matches!(state.outcome, Outcome::Verified);
+        let parked = match std::mem::replace(&mut state.body, BodyState::Reading) {
             BodyState::Parked(parked) => Some(parked),
             other => {
                 state.body = other;
                 None
             }
-        }
-    }
-
-    /// Whether part of the body was left unread on the connection.
-    pub(crate) fn was_cut(&self) -> bool {
-        self.lock().cut
+        };
+        (authenticated, parked, state.cut)
     }
 
     /// Marks the request as refused (a body over an adapter's limit, say).

@@ -19,6 +19,9 @@ pub const CHUNKED_BODY: &str = "STREAMING-HMAC-SHA256-CHUNKS";
 /// The header that says the body is sent in signed chunks, and its value.
 pub const CHUNKED_HEADER: (&str, &str) = ("x-hmac-body", "chunks");
 
+/// [`CHUNKED_HEADER`]'s name, looked up without parsing it on every request.
+pub(crate) const X_HMAC_BODY: http::HeaderName = http::HeaderName::from_static(CHUNKED_HEADER.0);
+
 /// The longest chunk header line, `\r\n` included: 16 hex digits, `;sig=`, 44 characters.
 const MAX_HEADER_LINE: usize = 16 + 5 + 44 + 2;
 

@@ -1,6 +1,9 @@
 use http::HeaderValue;
 
-use super::{chunked::ChunkedCheck, Authorization, CanonicalRequest, CHUNKED_HEADER, SCHEME};
+use super::{
+    chunked::{ChunkedCheck, X_HMAC_BODY},
+    Authorization, CanonicalRequest, CHUNKED_HEADER, SCHEME,
+};
 use crate::{
     schemes::{Authentication, BodyCheck, Claim, Head, Replay, Scheme},
     BodyDigest, BodyHasher, ErrorCode, KeyId, Secret,
@@ -44,7 +47,7 @@ impl Scheme for HmacSha256 {
             tracing::debug!(key_id = %auth.key_id(), header = %missing, "tower-hmac: required header is not signed");
             return Err(ErrorCode::UnsignedHeader);
         }
-        let chunked = match head.headers.get(CHUNKED_HEADER.0) {
+        let chunked = match head.headers.get(X_HMAC_BODY) {
             None => false,
             Some(value)
                 if value
@@ -58,10 +61,15 @@ impl Scheme for HmacSha256 {
                 return Err(ErrorCode::MalformedChunkedBody);
             }
         };
-        let declared = BodyDigest::declared(head.headers).map_err(|error| {
-            tracing::debug!(key_id = %auth.key_id(), %error, "tower-hmac: malformed Content-Digest");
-            ErrorCode::MalformedContentDigest
-        })?;
+        // Without a body the digest is that of nothing, whatever is declared.
+        let declared = if head.bodiless {
+            None
+        } else {
+            BodyDigest::declared(head.headers).map_err(|error| {
+                tracing::debug!(key_id = %auth.key_id(), %error, "tower-hmac: malformed Content-Digest");
+                ErrorCode::MalformedContentDigest
+            })?
+        };
         let canonical = auth.canonical_request(head.method, head.uri, head.headers);
         Ok(Box::new(Native {
             auth,
