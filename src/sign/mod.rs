@@ -5,6 +5,9 @@ mod body;
 mod chunked;
 mod future;
 mod layer;
+/// Signing for reqwest clients (feature `reqwest`).
+#[cfg(feature = "reqwest")]
+pub mod reqwest;
 mod service;
 mod signer;
 

@@ -73,6 +73,9 @@ pub enum SignError {
     /// `Authorization` value longer than [`MAX_AUTHORIZATION_LEN`]: the
     /// server would refuse it.
     TooLarge,
+    /// A streamed body whose digest is not known: give it a
+    /// [`BodyDigest`] or send it in signed chunks.
+    UnknownDigest,
     /// [`sign_header`](Signer::sign_header) named `authorization`, whose
     /// value the signature itself replaces: such a request could never verify.
     SignsAuthorization,
@@ -93,6 +96,9 @@ impl fmt::Display for SignError {
                 f,
                 "more than {MAX_SIGNED_HEADERS} signed headers, or an Authorization value over \
                  {MAX_AUTHORIZATION_LEN} bytes"
+            ),
+            Self::UnknownDigest => f.write_str(
+                "a streamed body needs its BodyDigest (in the request's extensions) or signed chunks",
             ),
             Self::SignsAuthorization => {
                 f.write_str("the authorization header cannot be signed: the signature replaces it")
