@@ -5,6 +5,8 @@
 //! cargo run --example client -- http://127.0.0.1:3000/echo --data 'hello' --key 7=<base64 secret>
 //! ```
 //! With `--data` the request is a POST (unless `--method` says otherwise).
+//! `--explain` prints the string-to-sign, to diff against the one a server
+//! with `explain_refusals(true)` returns in a refusal.
 //! Without `--key`, the built-in demo key is used.
 
 mod support;
@@ -21,6 +23,7 @@ async fn main() {
     let mut method = None;
     let mut data = Bytes::new();
     let mut headers = Vec::new();
+    let mut explain = false;
     let (mut key_id, mut secret) = support::demo_key();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -37,6 +40,7 @@ async fn main() {
                 )
             }
             "--data" => data = value(&mut args, "--data").into(),
+            "--explain" => explain = true,
             "--header" => {
                 let header = value(&mut args, "--header");
                 let (name, value) = header
@@ -69,6 +73,11 @@ async fn main() {
         .sign(&mut request, &data)
         .unwrap_or_else(|e| exit(&e.to_string()));
     println!("> {} {}", request.method(), request.uri());
+    if explain {
+        let digest = tower_hmac::BodyDigest::of(&data);
+        let text = Signer::string_to_sign(&request, &digest).unwrap_or_default();
+        println!("> string-to-sign (JSON): {}", serde_json::Value::from(text));
+    }
     println!(
         "> authorization: {}",
         request.headers()["authorization"].to_str().unwrap()
@@ -95,6 +104,6 @@ fn value(args: &mut impl Iterator<Item = String>, flag: &str) -> String {
 }
 
 fn exit(message: &str) -> ! {
-    eprintln!("error: {message}\nusage: client URL [--method M] [--data TEXT] [--header 'k: v']... [--key ID=BASE64SECRET]");
+    eprintln!("error: {message}\nusage: client URL [--method M] [--data TEXT] [--header 'k: v']... [--key ID=BASE64SECRET] [--explain]");
     std::process::exit(2)
 }

@@ -4,6 +4,7 @@
 //! cargo run --release --example server -- --listen 127.0.0.1:3000 --key 7=<base64 secret>
 //! ```
 //! `--key` may repeat. With none, the built-in demo key is used and printed.
+//! `--explain` makes every `invalid_signature` say what the server checked.
 //!
 //! It serves with production settings (`support::ServeConfig`): 10 s for a
 //! request's head, 10 s between pieces of a body, 60 s per request, idle
@@ -12,7 +13,7 @@
 
 mod support;
 
-use tower_hmac::InMemoryKeys;
+use tower_hmac::{InMemoryKeys, SignatureLayer};
 
 #[tokio::main]
 async fn main() {
@@ -22,11 +23,14 @@ async fn main() {
         .init();
     let mut listen = "127.0.0.1:3000".to_owned();
     let mut keys = InMemoryKeys::new();
+    let mut explain = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        match (arg.as_str(), args.next()) {
-            ("--listen", Some(addr)) => listen = addr,
-            ("--key", Some(key)) => {
+        match arg.as_str() {
+            "--explain" => explain = true,
+            "--listen" => listen = args.next().unwrap_or_else(|| exit("--listen needs ADDR")),
+            "--key" => {
+                let key = args.next().unwrap_or_else(|| exit("--key needs ID=BASE64"));
                 let (id, secret) = support::parse_key(&key).unwrap_or_else(|e| exit(&e));
                 keys.insert(id, secret);
             }
@@ -49,10 +53,16 @@ async fn main() {
         "listening on http://{}  (GET /hello, POST /upload, POST /echo)",
         listener.local_addr().unwrap()
     );
-    support::serve(listener, support::router(keys)).await;
+    support::serve(
+        listener,
+        support::router_with(SignatureLayer::new(keys).explain_refusals(explain)),
+    )
+    .await;
 }
 
 fn exit(message: &str) -> ! {
-    eprintln!("error: {message}\nusage: server [--listen ADDR] [--key ID=BASE64SECRET]...");
+    eprintln!(
+        "error: {message}\nusage: server [--listen ADDR] [--key ID=BASE64SECRET]... [--explain]"
+    );
     std::process::exit(2)
 }

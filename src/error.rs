@@ -171,14 +171,26 @@ impl ErrorCode {
     /// The full problem response, without a `WWW-Authenticate` challenge
     /// (the layer adds the one of the schemes it accepts).
     pub fn to_response(self) -> Response<Bytes> {
+        self.explained(&[])
+    }
+
+    /// The problem response with an `explanation` object of these members, if any.
+    pub(crate) fn explained(self, explanation: &[(&'static str, String)]) -> Response<Bytes> {
         let status = self.status();
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "type": "about:blank",
             "title": status.canonical_reason().unwrap_or("Error"),
             "status": status.as_u16(),
             "code": self.as_str(),
             "detail": self.detail(),
         });
+        if !explanation.is_empty() {
+            let members = explanation
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), serde_json::Value::from(value.as_str())))
+                .collect();
+            body["explanation"] = serde_json::Value::Object(members);
+        }
         let mut response = Response::new(Bytes::from(body.to_string()));
         *response.status_mut() = status;
         let headers = response.headers_mut();

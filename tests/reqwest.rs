@@ -74,7 +74,10 @@ async fn in_memory_declared_and_chunked_bodies_are_signed_and_authenticated_firs
             .send()
             .await
             .unwrap_err();
-        assert!(format!("{error:?}").contains("needs its BodyDigest"), "{error:?}");
+        assert!(
+            format!("{error:?}").contains("needs its BodyDigest"),
+            "{error:?}"
+        );
         let chunked = client(
             h2,
             SigningMiddleware::new(support::signer()).stream_in_chunks(true),

@@ -54,6 +54,11 @@ pub fn demo_key() -> (KeyId, Secret) {
 
 /// The guarded application: `GET /hello`, streaming `POST /upload`, buffered `POST /echo`.
 pub fn router(keys: InMemoryKeys) -> Router {
+    router_with(SignatureLayer::new(keys))
+}
+
+/// [`router`] behind a layer configured by the caller.
+pub fn router_with(layer: SignatureLayer) -> Router {
     Router::new()
         .route("/hello", get(hello))
         .route("/upload", post(upload))
@@ -61,7 +66,7 @@ pub fn router(keys: InMemoryKeys) -> Router {
             "/echo",
             post(echo).layer(BufferedVerifyLayer::new().limit(1024 * 1024)),
         )
-        .route_layer(SignatureLayer::new(keys))
+        .route_layer(layer)
 }
 
 async fn hello(verifier: Verifier) -> Result<VerifiedResponse, VerifyError> {

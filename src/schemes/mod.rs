@@ -92,7 +92,20 @@ pub trait Claim: Send + Sync + 'static {
     /// unknown key id the core passes a random decoy secret, so that an
     /// unknown key takes the same path, and time, as a wrong signature.
     fn authenticate(self: Box<Self>, secret: &Secret, bodiless: bool) -> Authentication;
+
+    /// What the server checks the signature against, for a refusal that
+    /// explains itself ([`SignatureLayer::explain_refusals`](crate::SignatureLayer::explain_refusals)):
+    /// the string-to-sign it builds, say. Never the secret, never the
+    /// expected signature. Called only when explaining is on.
+    fn explain(&self, _bodiless: bool) -> Explanation {
+        Explanation::new()
+    }
 }
+
+/// Named facts about a refused request, added to its problem body when
+/// [`SignatureLayer::explain_refusals`](crate::SignatureLayer::explain_refusals)
+/// is on. Nothing secret may go in.
+pub type Explanation = Vec<(&'static str, String)>;
 
 /// The replay token of a request: it is accepted once per key id.
 #[derive(Debug, Clone, Copy)]
@@ -133,6 +146,13 @@ pub trait BodyCheck: Send + 'static {
 
     /// The body has ended: whether it is the body that was signed.
     fn finish(self: Box<Self>) -> Result<(), ErrorCode>;
+
+    /// What [`finish`](Self::finish) is about to compare (the body's
+    /// digest as received, say), for a refusal that explains itself. Called
+    /// just before `finish`, only when explaining is on.
+    fn explain(&self) -> Explanation {
+        Explanation::new()
+    }
 
     /// Whether the body on the wire is framed by the scheme (signed
     /// chunks, say), so that the handler reads [`decode`](Self::decode)'s

@@ -181,6 +181,27 @@ impl Signer {
         Ok(authorization)
     }
 
+    /// The string-to-sign of a request signed with a body of digest `body`
+    /// (its `Authorization` header read back), to diff against the one a
+    /// server shows when it explains a refusal
+    /// ([`SignatureLayer::explain_refusals`](crate::SignatureLayer::explain_refusals)).
+    /// `None` if the request carries no `HMAC-SHA256` `Authorization`.
+    ///
+    /// ```
+    /// use tower_hmac::{BodyDigest, Secret, Signer};
+    ///
+    /// let signer = Signer::new("7".parse().unwrap(), Secret::new(vec![7; 32]).unwrap());
+    /// let mut request = http::Request::get("http://127.0.0.1:3000/hello").body(()).unwrap();
+    /// signer.sign(&mut request, b"").unwrap();
+    /// let text = Signer::string_to_sign(&request, &BodyDigest::EMPTY).unwrap();
+    /// assert!(text.starts_with("HMAC-SHA256\n7\n"));
+    /// ```
+    pub fn string_to_sign<B>(request: &Request<B>, body: &BodyDigest) -> Option<String> {
+        let auth = Authorization::from_header(request.headers().get(AUTHORIZATION)?).ok()?;
+        let canonical = auth.canonical_request(request.method(), request.uri(), request.headers());
+        String::from_utf8(canonical.string_to_sign(body)).ok()
+    }
+
     /// Signs a request whose body is streamed in signed chunks (PROTOCOL
     /// §4.6), for a body whose digest cannot be known before it is sent (a
     /// generated stream, a pipe). The server authenticates the request before

@@ -57,7 +57,7 @@ impl SignedBody {
 
     fn finish(&mut self) {
         if let Some(progress) = self.progress.take() {
-            self.shared.body_settled(progress.finish());
+            self.shared.settle(progress.finish());
         }
     }
 

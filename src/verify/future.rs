@@ -13,7 +13,7 @@ use tower_service::Service;
 use super::{
     drain::{close_if_cut, expects_continue, Drain, DrainLimits},
     layer::Config,
-    progress::{erase, Progress},
+    progress::{erase, Progress, Settled},
     service::is_bodiless,
     state::{Caller, ReplayRecord, Shared, Verdict},
     ResponseBody, SignedBody, Verifier,
@@ -21,13 +21,13 @@ use super::{
 use crate::{
     observe::{Outcome, Report},
     replay::{new_request_id, NonceStatus},
-    schemes::{Authentication, BodyCheck, Claim},
+    schemes::{Authentication, BodyCheck, Claim, Explanation},
     BoxError, ErrorCode, Secret, StoreError, StoreFuture,
 };
 
 type Lookup = StoreFuture<Result<Option<Secret>, StoreError>>;
 type Insert = StoreFuture<Result<NonceStatus, StoreError>>;
-type Read = Pin<Box<dyn Future<Output = Result<(), ErrorCode>> + Send>>;
+type Read = Pin<Box<dyn Future<Output = Settled> + Send>>;
 
 pin_project! {
     /// Response future of [`SignatureService`](super::SignatureService):
@@ -89,7 +89,7 @@ pin_project! {
 /// What goes out once the body is drained.
 enum Answer<R> {
     Inner(R, Outcome),
-    Problem(ErrorCode),
+    Problem(ErrorCode, Option<Explanation>),
 }
 
 /// A request that passed the checks that need no key, waiting for its key.
@@ -109,12 +109,13 @@ struct Ready<S, B> {
     check: Box<dyn BodyCheck>,
     bodiless: bool,
     unread_limit: u64,
+    explain: bool,
 }
 
 /// What comes of a request once its key is known. Short-lived, on the stack.
 #[allow(clippy::large_enum_variant)]
 enum Next<S, B> {
-    Refuse(ErrorCode, B),
+    Refuse(ErrorCode, B, Option<Explanation>),
     Record(Insert, Box<Ready<S, B>>),
     Call(Ready<S, B>),
 }
@@ -154,7 +155,7 @@ where
         report: Report,
     ) -> Self {
         let mut future = Self::new(&request, config.drain, challenge, report);
-        future.state = future.context.refusal(code, request.into_body());
+        future.state = future.context.refusal(code, request.into_body(), None);
         future
     }
 
@@ -196,7 +197,12 @@ struct Context {
 }
 
 impl Context {
-    fn refusal<S, B>(&self, code: ErrorCode, body: B) -> State<S, B>
+    fn refusal<S, B>(
+        &self,
+        code: ErrorCode,
+        body: B,
+        explanation: Option<Explanation>,
+    ) -> State<S, B>
     where
         S: Service<Request<SignedBody>>,
         B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -210,7 +216,7 @@ impl Context {
         };
         State::Draining {
             drain,
-            answer: Some(Answer::Problem(code)),
+            answer: Some(Answer::Problem(code, explanation)),
             cut: false,
         }
     }
@@ -222,7 +228,7 @@ impl Context {
         B::Error: Into<BoxError>,
     {
         match next {
-            Next::Refuse(code, body) => self.refusal(code, body),
+            Next::Refuse(code, body, explanation) => self.refusal(code, body, explanation),
             Next::Record(insert, ready) => State::Recording {
                 insert,
                 ready: Some(ready),
@@ -252,7 +258,7 @@ impl Context {
             }
             Verdict::Verified => Answer::Inner(response, Outcome::Accepted),
             Verdict::PassUnverified => Answer::Inner(response, Outcome::UnverifiedClientError),
-            Verdict::Replace(code) => Answer::Problem(code),
+            Verdict::Replace(code) => Answer::Problem(code, shared.take_explanation()),
         };
         let (authenticated, parked, cut) = shared.answered();
         if authenticated {
@@ -297,7 +303,7 @@ where
             Ok(None) => (config.decoy.clone(), false),
             Err(error) => {
                 tracing::error!(%key_id, %error, "tower-hmac: key store failed");
-                return Next::Refuse(ErrorCode::KeyStoreUnavailable, request.into_body());
+                return Next::Refuse(ErrorCode::KeyStoreUnavailable, request.into_body(), None);
             }
         };
         let replay = claim.replay();
@@ -320,22 +326,37 @@ where
             },
         };
         let bodiless = is_bodiless(request.body());
+        // Only what a refusal for a wrong signature may say.
+        let explanation = config.explain.then(|| {
+            let mut explanation = claim.explain(bodiless);
+            explanation.insert(0, ("key_id", record.key_id.to_string()));
+            explanation
+        });
         let (caller, check) = match claim.authenticate(&secret, bodiless) {
             Authentication::Refused(code) => {
+                let explanation = explanation.filter(|_| code == ErrorCode::InvalidSignature);
                 if !known_key {
                     tracing::debug!(key_id = %record.key_id, "tower-hmac: unknown key id");
                 }
                 tracing::debug!(key_id = %record.key_id, %code, "tower-hmac: refused before the handler");
-                return Next::Refuse(code, request.into_body());
+                return Next::Refuse(code, request.into_body(), explanation);
             }
             // A decoy cannot match; this only guards against a scheme that ignores its key.
             Authentication::Authenticated(_) if !known_key => {
-                return Next::Refuse(ErrorCode::InvalidSignature, request.into_body());
+                return Next::Refuse(
+                    ErrorCode::InvalidSignature,
+                    request.into_body(),
+                    explanation,
+                );
             }
             Authentication::Authenticated(check) => (Caller::Authenticated, check),
             Authentication::Deferred(_) if config.require_early => {
                 tracing::debug!(key_id = %record.key_id, "tower-hmac: early authentication required");
-                return Next::Refuse(ErrorCode::EarlyAuthenticationRequired, request.into_body());
+                return Next::Refuse(
+                    ErrorCode::EarlyAuthenticationRequired,
+                    request.into_body(),
+                    None,
+                );
             }
             Authentication::Deferred(check) => (Caller::Deferred(config.nonces.clone()), check),
         };
@@ -349,6 +370,7 @@ where
             check,
             bodiless,
             unread_limit: config.max_unread_body,
+            explain: config.explain,
         };
         if !authenticated {
             return Next::Call(ready);
@@ -360,7 +382,7 @@ where
         match nonces.insert(ready.record.entry()).into_ready() {
             Ok(recorded) => match ready.record.outcome(recorded) {
                 Ok(()) => Next::Call(ready),
-                Err(code) => Next::Refuse(code, ready.request.into_body()),
+                Err(code) => Next::Refuse(code, ready.request.into_body(), None),
             },
             Err(insert) => Next::Record(insert, Box::new(ready)),
         }
@@ -383,11 +405,12 @@ where
             check,
             bodiless,
             unread_limit,
+            explain,
         } = self;
         let shared = Shared::new(record, caller, !bodiless, unread_limit);
         let (mut parts, body) = request.into_parts();
         parts.extensions.insert(Verifier::new(shared.clone()));
-        let progress = (!bodiless).then(|| Progress::new(check, body.size_hint().exact()));
+        let progress = (!bodiless).then(|| Progress::new(check, body.size_hint().exact(), explain));
         let body = SignedBody::new(body, progress, shared.clone());
         let future = service.call(Request::from_parts(parts, body));
         State::Inner { future, shared }
@@ -416,9 +439,10 @@ where
                         Answer::Inner(response, outcome) => {
                             (outcome, response.map(ResponseBody::inner))
                         }
-                        Answer::Problem(code) => {
-                            (Outcome::Rejected(code), problem(code, this.challenge))
-                        }
+                        Answer::Problem(code, explanation) => (
+                            Outcome::Rejected(code),
+                            problem(code, this.challenge, explanation.as_deref()),
+                        ),
                     };
                     close_if_cut(&mut response, *this.version, *cut || !finished);
                     this.report.finish(outcome);
@@ -434,7 +458,7 @@ where
                     let ready = ready.take().expect("polled after completion");
                     match ready.record.outcome(recorded) {
                         Ok(()) => (*ready).call(),
-                        Err(code) => context.refusal(code, ready.request.into_body()),
+                        Err(code) => context.refusal(code, ready.request.into_body(), None),
                     }
                 }
                 StateProj::Inner { future, shared } => {
@@ -446,7 +470,7 @@ where
                     response,
                     shared,
                 } => {
-                    shared.body_settled(ready!(read.as_mut().poll(cx)));
+                    shared.settle(ready!(read.as_mut().poll(cx)));
                     let response = response.take().expect("polled after completion");
                     context.guard(response, shared.clone(), this.report)
                 }
@@ -458,8 +482,14 @@ where
 }
 
 /// The problem response for `code`, with the challenge on a 401.
-pub(crate) fn problem<B>(code: ErrorCode, challenge: &HeaderValue) -> Response<ResponseBody<B>> {
-    let mut response = code.to_response().map(ResponseBody::problem);
+pub(crate) fn problem<B>(
+    code: ErrorCode,
+    challenge: &HeaderValue,
+    explanation: Option<&[(&'static str, String)]>,
+) -> Response<ResponseBody<B>> {
+    let mut response = code
+        .explained(explanation.unwrap_or_default())
+        .map(ResponseBody::problem);
     if response.status() == http::StatusCode::UNAUTHORIZED {
         response
             .headers_mut()

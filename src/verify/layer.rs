@@ -45,6 +45,7 @@ pub(crate) struct Config {
     pub(crate) max_unread_body: u64,
     pub(crate) drain: DrainLimits,
     pub(crate) require_early: bool,
+    pub(crate) explain: bool,
     /// Stands in for the secret of an unknown key id.
     pub(crate) decoy: Secret,
 }
@@ -98,6 +99,7 @@ impl SignatureLayer {
                     time: Self::DEFAULT_DRAIN_TIME,
                 },
                 require_early: false,
+                explain: false,
                 decoy: Secret::random(),
             }),
         }
@@ -113,6 +115,18 @@ impl SignatureLayer {
             .retain(|known| !known.name().eq_ignore_ascii_case(scheme.name()));
         config.schemes.push(Arc::new(scheme));
         config.challenge = challenge(&config.schemes);
+        self
+    }
+
+    /// Explains every `invalid_signature` in its problem body (off by
+    /// default): an `explanation` member with the key id the request
+    /// claimed, the string-to-sign the server built, and for a declared
+    /// digest the declared and the received body digests, so that a client
+    /// can diff it against what it signed. Nothing secret is revealed: never
+    /// the secret, never the expected signature, and not whether the key id
+    /// is known. See the README's "Why is my request refused?".
+    pub fn explain_refusals(mut self, explain: bool) -> Self {
+        self.config().explain = explain;
         self
     }
 
@@ -213,6 +227,7 @@ impl std::fmt::Debug for SignatureLayer {
             .field("required_headers", &self.config.policy.required_headers)
             .field("require_early_authentication", &self.config.require_early)
             .field("drain", &self.config.drain)
+            .field("explain_refusals", &self.config.explain)
             .field("replay_protection", &self.config.nonces.is_some())
             .field("max_unread_body", &self.config.max_unread_body)
             .finish_non_exhaustive()

@@ -10,7 +10,10 @@ use std::{
 use bytes::Bytes;
 use http_body::{Body, Frame};
 
-use crate::{schemes::BodyCheck, BoxError, ErrorCode};
+use crate::{
+    schemes::{BodyCheck, Explanation},
+    BoxError, ErrorCode,
+};
 
 /// The request body as the layer keeps it, type-erased. With `axum`, an axum
 /// `Body` is taken as it is instead of being boxed again.
@@ -52,14 +55,19 @@ pub(crate) struct Progress {
     check: Box<dyn BodyCheck>,
     received: u64,
     declared: Option<u64>,
+    explain: bool,
 }
 
+/// How a body ended: the verdict, and what explains a refusal (when asked for).
+pub(crate) type Settled = (Result<(), ErrorCode>, Option<Explanation>);
+
 impl Progress {
-    pub(crate) fn new(check: Box<dyn BodyCheck>, declared: Option<u64>) -> Self {
+    pub(crate) fn new(check: Box<dyn BodyCheck>, declared: Option<u64>, explain: bool) -> Self {
         Self {
             check,
             received: 0,
             declared,
+            explain,
         }
     }
 
@@ -100,10 +108,14 @@ impl Progress {
 
     /// The scheme's verdict, unless fewer bytes came than were declared (an
     /// HTTP/2 stream reset with NO_ERROR ends a body early without an error).
-    pub(crate) fn finish(self) -> Result<(), ErrorCode> {
+    pub(crate) fn finish(self) -> Settled {
         match self.declared {
-            Some(declared) if declared != self.received => Err(ErrorCode::BodyIncomplete),
-            _ => self.check.finish(),
+            Some(declared) if declared != self.received => (Err(ErrorCode::BodyIncomplete), None),
+            _ => {
+                let explanation = self.explain.then(|| self.check.explain());
+                let result = self.check.finish();
+                (result, explanation.filter(|_| result.is_err()))
+            }
         }
     }
 }
@@ -116,7 +128,15 @@ pub(crate) struct Parked {
 
 impl Parked {
     /// Reads and judges the rest of the body, at most `limit` more bytes.
-    pub(crate) async fn read_to_end(mut self, limit: u64) -> Result<(), ErrorCode> {
+    pub(crate) async fn read_to_end(self, limit: u64) -> Settled {
+        let mut this = self;
+        match this.read(limit).await {
+            Ok(()) => this.progress.finish(),
+            Err(code) => (Err(code), None),
+        }
+    }
+
+    async fn read(&mut self, limit: u64) -> Result<(), ErrorCode> {
         use http_body_util::BodyExt as _;
         let mut read: u64 = 0;
         let mut scratch = VecDeque::new();
@@ -130,6 +150,6 @@ impl Parked {
                 self.progress.discard(data, &mut scratch)?;
             }
         }
-        self.progress.finish()
+        Ok(())
     }
 }

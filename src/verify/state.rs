@@ -5,10 +5,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use http::StatusCode;
 
-use super::{progress::Parked, Verified, VerifyError};
+use super::{
+    progress::{Parked, Settled},
+    Verified, VerifyError,
+};
 use crate::{
     clock::unix_now,
     replay::{NonceEntry, NonceStatus},
+    schemes::Explanation,
     ErrorCode, KeyId, Nonce, NonceStore,
 };
 
@@ -78,6 +82,8 @@ struct State {
     outcome: Outcome,
     /// Part of the body was left unread on the connection.
     cut: bool,
+    /// What explains the body's refusal, when the layer explains refusals.
+    explanation: Option<Explanation>,
 }
 
 enum BodyState {
@@ -134,6 +140,7 @@ impl Shared {
                 body,
                 outcome,
                 cut: false,
+                explanation: None,
             }),
         })
     }
@@ -168,7 +175,13 @@ impl Shared {
 
     /// The body ended (or failed) while the handler read it, or a parked rest was read.
     pub(crate) fn body_settled(&self, result: Result<(), ErrorCode>) {
+        self.settle((result, None));
+    }
+
+    /// As [`body_settled`](Self::body_settled), with what explains a refusal.
+    pub(crate) fn settle(&self, (result, explanation): Settled) {
         let mut state = self.lock();
+        state.explanation = explanation;
         state.body = match result {
             Ok(()) => BodyState::Complete,
             Err(code) => {
@@ -210,6 +223,13 @@ impl Shared {
         (authenticated, parked, state.cut)
     }
 
+    /// What explains the body's refusal, if the layer explains refusals.
+    pub(crate) fn take_explanation(&self) -> Option<Explanation> {
+        let mut explanation = self.lock().explanation.take()?;
+        explanation.insert(0, ("key_id", self.record.key_id.to_string()));
+        Some(explanation)
+    }
+
     /// Marks the request as refused (a body over an adapter's limit, say).
     pub(crate) fn refuse(&self, code: ErrorCode) {
         let mut state = self.lock();
@@ -238,9 +258,9 @@ impl Shared {
         if let Some(parked) = parked {
             // If this future is dropped mid-read, the rest of the body is lost with it.
             let mut unsettled = Settle(Some(self));
-            let result = parked.read_to_end(self.unread_limit).await;
+            let settled = parked.read_to_end(self.unread_limit).await;
             unsettled.0 = None;
-            self.body_settled(result);
+            self.settle(settled);
         }
 
         let nonces = {

@@ -5,7 +5,7 @@ use super::{
     Authorization, CanonicalRequest, CHUNKED_HEADER, SCHEME,
 };
 use crate::{
-    schemes::{Authentication, BodyCheck, Claim, Head, Replay, Scheme},
+    schemes::{Authentication, BodyCheck, Claim, Explanation, Head, Replay, Scheme},
     BodyDigest, BodyHasher, ErrorCode, KeyId, Secret,
 };
 
@@ -98,6 +98,28 @@ impl Claim for Native {
         Replay::new(self.auth.nonce(), self.auth.time())
     }
 
+    fn explain(&self, bodiless: bool) -> Explanation {
+        // The string-to-sign as the server checks it up front; a body judged
+        // at its end is explained by its check instead.
+        let text = if self.chunked {
+            self.canonical.chunked_string_to_sign()
+        } else if bodiless {
+            self.canonical.string_to_sign(&BodyDigest::EMPTY)
+        } else if let Some(declared) = &self.declared {
+            self.canonical.string_to_sign(declared)
+        } else {
+            return Explanation::new();
+        };
+        let mut explanation = vec![(
+            "string_to_sign",
+            String::from_utf8_lossy(&text).into_owned(),
+        )];
+        if let (Some(declared), false, false) = (&self.declared, bodiless, self.chunked) {
+            explanation.push(("declared_digest", declared.to_hex()));
+        }
+        explanation
+    }
+
     fn authenticate(self: Box<Self>, secret: &Secret, bodiless: bool) -> Authentication {
         let signature = self.auth.signature();
         if self.chunked {
@@ -127,6 +149,7 @@ impl Claim for Native {
                 Authentication::Authenticated(Box::new(DeclaredDigest {
                     hasher: BodyHasher::new(),
                     declared,
+                    canonical: self.canonical,
                 }))
             }
             Some(_) => Authentication::Refused(ErrorCode::InvalidSignature),
@@ -144,11 +167,25 @@ impl Claim for Native {
 struct DeclaredDigest {
     hasher: BodyHasher,
     declared: BodyDigest,
+    // For explaining a refusal only.
+    canonical: CanonicalRequest,
 }
 
 impl BodyCheck for DeclaredDigest {
     fn update(&mut self, data: &[u8]) {
         self.hasher.update(data);
+    }
+
+    fn explain(&self) -> Explanation {
+        let text = self.canonical.string_to_sign(&self.declared);
+        vec![
+            (
+                "string_to_sign",
+                String::from_utf8_lossy(&text).into_owned(),
+            ),
+            ("declared_digest", self.declared.to_hex()),
+            ("received_digest", self.hasher.clone().finish().to_hex()),
+        ]
     }
 
     fn finish(self: Box<Self>) -> Result<(), ErrorCode> {
@@ -172,6 +209,18 @@ struct SignedDigest {
 impl BodyCheck for SignedDigest {
     fn update(&mut self, data: &[u8]) {
         self.hasher.update(data);
+    }
+
+    fn explain(&self) -> Explanation {
+        let received = self.hasher.clone().finish();
+        let text = self.canonical.string_to_sign(&received);
+        vec![
+            (
+                "string_to_sign",
+                String::from_utf8_lossy(&text).into_owned(),
+            ),
+            ("received_digest", received.to_hex()),
+        ]
     }
 
     fn finish(self: Box<Self>) -> Result<(), ErrorCode> {
