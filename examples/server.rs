@@ -5,6 +5,7 @@
 //! ```
 //! `--key` may repeat. With none, the built-in demo key is used and printed.
 //! `--explain` makes every `invalid_signature` say what the server checked.
+//! `--redis redis://HOST:PORT/` keeps nonces in Redis (feature `redis`).
 //!
 //! It serves with production settings (`support::ServeConfig`): 10 s for a
 //! request's head, 10 s between pieces of a body, 60 s per request, idle
@@ -24,10 +25,12 @@ async fn main() {
     let mut listen = "127.0.0.1:3000".to_owned();
     let mut keys = InMemoryKeys::new();
     let mut explain = false;
+    let mut redis: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--explain" => explain = true,
+            "--redis" => redis = Some(args.next().unwrap_or_else(|| exit("--redis needs URL"))),
             "--listen" => listen = args.next().unwrap_or_else(|| exit("--listen needs ADDR")),
             "--key" => {
                 let key = args.next().unwrap_or_else(|| exit("--key needs ID=BASE64"));
@@ -53,16 +56,33 @@ async fn main() {
         "listening on http://{}  (GET /hello, POST /upload, POST /echo)",
         listener.local_addr().unwrap()
     );
-    support::serve(
-        listener,
-        support::router_with(SignatureLayer::new(keys).explain_refusals(explain)),
-    )
-    .await;
+    let mut layer = SignatureLayer::new(keys).explain_refusals(explain);
+    if let Some(url) = redis {
+        layer = with_redis(layer, &url).await;
+    }
+    support::serve(listener, support::router_with(layer)).await;
+}
+
+/// Nonces in Redis (feature `redis`), shared by every instance.
+#[cfg(feature = "redis")]
+async fn with_redis(layer: SignatureLayer, url: &str) -> SignatureLayer {
+    let store = tower_hmac::replay::RedisNonceStore::builder(url)
+        .timeout(std::time::Duration::from_millis(200))
+        .connect()
+        .await
+        .unwrap_or_else(|e| exit(&format!("redis at {url}: {e}")));
+    println!("nonces in redis at {url}");
+    layer.nonce_store(store)
+}
+
+#[cfg(not(feature = "redis"))]
+async fn with_redis(_layer: SignatureLayer, _url: &str) -> SignatureLayer {
+    exit("--redis needs the redis feature: cargo run --features redis --example server")
 }
 
 fn exit(message: &str) -> ! {
     eprintln!(
-        "error: {message}\nusage: server [--listen ADDR] [--key ID=BASE64SECRET]... [--explain]"
+        "error: {message}\nusage: server [--listen ADDR] [--key ID=BASE64SECRET]... [--explain] [--redis URL]"
     );
     std::process::exit(2)
 }
