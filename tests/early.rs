@@ -534,3 +534,36 @@ async fn a_chunked_head_without_a_body_is_refused_before_the_handler() {
         assert_eq!(work.take(), (0, 0));
     }
 }
+
+#[tokio::test]
+async fn a_chunk_refused_mid_body_says_connection_close() {
+    let (addr, work) = serve(SignatureLayer::new(keys())).await;
+    const MIB: &[u8] = &[b'm'; 1 << 20];
+    let req = chunked(Proto::H1, addr, &[MIB, MIB, MIB]).await;
+    // Change a byte of the second chunk's data.
+    let mut wire = req.body().to_vec();
+    let second = (1 << 20) + 200;
+    let at = wire.iter().skip(second).position(|&b| b == b'm').unwrap() + second;
+    wire[at] = b'M';
+    let mut head = format!("POST /work HTTP/1.1\r\ncontent-length: {}\r\n", wire.len());
+    for (name, value) in req.headers() {
+        head.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
+    }
+    head.push_str("\r\n");
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let writer = async {
+        let _ = stream.write_all(&wire).await;
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    let (status, head, body) = read_response(&mut stream).await;
+    assert_eq!(status, 401, "{head}");
+    assert!(body.contains("invalid_signature"), "{body}");
+    assert!(
+        head.contains("connection: close"),
+        "the rest was left unread: {head}"
+    );
+    let (calls, bytes) = work.take();
+    assert_eq!(calls, 1);
+    assert!(bytes <= 2 << 20, "the handler read {bytes} bytes");
+}

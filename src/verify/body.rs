@@ -105,6 +105,10 @@ impl Body for SignedBody {
                         this.progress = None;
                         this.failed = true;
                         this.shared.body_settled(Err(code));
+                        if !ended {
+                            // The rest stays on the connection: say so in the answer.
+                            this.shared.cut();
+                        }
                         return Poll::Ready(Some(Err(code.detail().into())));
                     }
                     if ended {

@@ -223,6 +223,11 @@ impl Shared {
         (authenticated, parked, state.cut)
     }
 
+    /// Notes that part of the body is left unread on the connection.
+    pub(crate) fn cut(&self) {
+        self.lock().cut = true;
+    }
+
     /// What explains the body's refusal, if the layer explains refusals.
     pub(crate) fn take_explanation(&self) -> Option<Explanation> {
         let mut explanation = self.lock().explanation.take()?;

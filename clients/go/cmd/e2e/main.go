@@ -222,10 +222,6 @@ func main() {
 	b := chunks[2].Bytes()
 	b[bytes.Index(b, []byte("\r\n"))+2+100] ^= 1 // one bit of chunk 2's data
 	req.Body = io.NopCloser(readers(chunks))
-	// The server answers this refusal without Connection: close, then
-	// closes the connection (the rest of the body is left unread), so a
-	// pooled connection would fail the next request with EOF: not reused.
-	req.Close = true
 	emit(send("go:tamper-chunk", httpc, req, record{SentLen: 8 * chunk, TamperedAt: 2, ChunkSize: chunk}))
 
 	req = request("POST", "/upload", nil)
