@@ -125,13 +125,15 @@ impl Shared {
         has_body: bool,
         unread_limit: u64,
     ) -> Arc<Self> {
-        let authenticated = matches!(caller, Caller::Authenticated);
-        let (body, outcome) = match has_body {
-            // A bodiless request authenticated up front is verified already.
-            false if authenticated => (BodyState::Complete, Outcome::Verified),
-            false => (BodyState::Complete, Outcome::NotCalled),
-            true => (BodyState::Streaming, Outcome::NotCalled),
+        // A bodiless request authenticated up front passes `verify()` at
+        // once, but the handler must still call it: a forgotten `verify()`
+        // stays a 500, and a refusal without it is not "accepted".
+        let body = if has_body {
+            BodyState::Streaming
+        } else {
+            BodyState::Complete
         };
+        let outcome = Outcome::NotCalled;
         Arc::new(Self {
             record,
             caller,

@@ -43,7 +43,7 @@ pub struct Authorization {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ParseError {
-    /// Longer than [`MAX_AUTHORIZATION_LEN`].
+    /// Longer than [`MAX_AUTHORIZATION_LEN`], as sent or in its canonical form.
     TooLong,
     /// Holds bytes outside visible ASCII.
     NotAscii,
@@ -133,7 +133,25 @@ impl Authorization {
             return Err(ParseError::NotAscii);
         }
         let value = std::str::from_utf8(value).map_err(|_| ParseError::NotAscii)?;
-        Self::parse_general(value)
+        let auth = Self::parse_general(value)?;
+        // A compact header (`,` without spaces) may be under the limit while
+        // its canonical form is not; refuse it, so that every header this
+        // accepts prints back to one it accepts.
+        if auth.canonical_len() > MAX_AUTHORIZATION_LEN {
+            return Err(ParseError::TooLong);
+        }
+        Ok(auth)
+    }
+
+    /// The length of the canonical form ([`to_string`](ToString::to_string)).
+    fn canonical_len(&self) -> usize {
+        let fixed = "HMAC-SHA256 Key=, Time=, Nonce=, SignedHeaders=, Signature=".len();
+        fixed
+            + self.key_id.as_str().len()
+            + itoa::Buffer::new().format(self.time).len()
+            + self.nonce.as_str().len()
+            + self.signed_headers.as_str().len()
+            + SIGNATURE_B64_LEN
     }
 
     /// The exact form every conforming client sends, parsed front to back
