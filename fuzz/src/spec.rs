@@ -205,7 +205,14 @@ impl Auth {
 /// §3.1: the grammar plus its additional rules, and the documented leniency
 /// (the scheme ends at the first space; spaces and tabs around items are
 /// allowed).
+/// §3.1: a value of at most 2048 bytes whose canonical form is at most
+/// 2048 bytes too (a compact header must print back to one that parses).
 pub fn parse_authorization(value: &[u8]) -> Option<Auth> {
+    let auth = parse_authorization_fields(value)?;
+    (auth.canonical().len() <= 2048).then_some(auth)
+}
+
+fn parse_authorization_fields(value: &[u8]) -> Option<Auth> {
     if value.len() > 2048 {
         return None;
     }
