@@ -18,9 +18,15 @@ use http::{header, HeaderValue, Response, StatusCode};
 /// | `unsigned_header` | 401 | a header the server requires to be signed is not in `SignedHeaders` |
 /// | `unverified_request` | 401 | the handler answered, without `verify()`, a request that could not be authenticated before its body ended |
 /// | `early_authentication_required` | 401 | the layer requires early authentication, and this request's body could only be judged at its end |
+/// | `invalid_credential_scope` | 401 | a SigV4 credential scope whose date differs from `X-Amz-Date`, or whose region or service this server does not accept |
+/// | `unsigned_payload_not_allowed` | 401 | a SigV4 request whose body the signature does not cover (`UNSIGNED-PAYLOAD`, `STREAMING-UNSIGNED-PAYLOAD-TRAILER`), where `SigV4::allow_unsigned_payload` (feature `sigv4`) is off |
+/// | `presigned_url_not_allowed` | 401 | a SigV4 presigned URL, where `SigV4::allow_presigned_urls` is off |
 /// | `host_mismatch` | 400 | the `Host` header and the URI authority (HTTP/2 `:authority`) name different hosts |
 /// | `malformed_content_digest` | 400 | a `Content-Digest` header whose `sha-256` member is malformed or repeated |
 /// | `malformed_chunked_body` | 400 | a body sent in signed chunks (`X-HMAC-Body: chunks`) whose framing is broken |
+/// | `checksum_mismatch` | 400 | the body does not match its `x-amz-checksum-*` header or trailer |
+/// | `unsupported_checksum` | 400 | an `x-amz-checksum-*` algorithm, or `x-amz-sdk-checksum-algorithm` value, this server does not know, or a malformed checksum value |
+/// | `decoded_length_mismatch` | 400 | an aws-chunked body whose data is not `x-amz-decoded-content-length` bytes long |
 /// | `body_incomplete` | 400 | the request body ended early or failed to arrive |
 /// | `body_too_large` | 413 | a buffering adapter's limit, or [`max_unread_body`](crate::SignatureLayer::max_unread_body), was exceeded |
 /// | `verification_skipped` | 500 | the handler answered without a successful `verify()` (a server bug) |
@@ -50,12 +56,24 @@ pub enum ErrorCode {
     /// Early authentication is required, and this request cannot be
     /// authenticated before its body (a body without `Content-Digest`).
     EarlyAuthenticationRequired,
+    /// A SigV4 credential scope's date, region or service is not accepted.
+    InvalidCredentialScope,
+    /// A SigV4 request leaves its body unsigned, and the server does not allow it.
+    UnsignedPayloadNotAllowed,
+    /// A SigV4 presigned URL, and the server does not allow them.
+    PresignedUrlNotAllowed,
     /// The `Host` header and the URI authority disagree.
     HostMismatch,
     /// The `sha-256` member of `Content-Digest` is malformed or repeated.
     MalformedContentDigest,
     /// A body sent in signed chunks is not framed as PROTOCOL §4.6 says.
     MalformedChunkedBody,
+    /// The body does not match its `x-amz-checksum-*` value.
+    ChecksumMismatch,
+    /// A checksum algorithm this server does not know, or a malformed checksum.
+    UnsupportedChecksum,
+    /// An aws-chunked body's length differs from `x-amz-decoded-content-length`.
+    DecodedLengthMismatch,
     /// The body ended early or failed to arrive.
     BodyIncomplete,
     /// The body is larger than the buffering limit.
@@ -70,7 +88,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the table above.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 22] = [
         Self::MissingAuthorization,
         Self::MalformedAuthorization,
         Self::InvalidSignature,
@@ -79,9 +97,15 @@ impl ErrorCode {
         Self::UnsignedHeader,
         Self::UnverifiedRequest,
         Self::EarlyAuthenticationRequired,
+        Self::InvalidCredentialScope,
+        Self::UnsignedPayloadNotAllowed,
+        Self::PresignedUrlNotAllowed,
         Self::HostMismatch,
         Self::MalformedContentDigest,
         Self::MalformedChunkedBody,
+        Self::ChecksumMismatch,
+        Self::UnsupportedChecksum,
+        Self::DecodedLengthMismatch,
         Self::BodyIncomplete,
         Self::BodyTooLarge,
         Self::VerificationSkipped,
@@ -103,7 +127,12 @@ impl ErrorCode {
             Self::HostMismatch => "host_mismatch",
             Self::MalformedContentDigest => "malformed_content_digest",
             Self::MalformedChunkedBody => "malformed_chunked_body",
-
+            Self::InvalidCredentialScope => "invalid_credential_scope",
+            Self::UnsignedPayloadNotAllowed => "unsigned_payload_not_allowed",
+            Self::PresignedUrlNotAllowed => "presigned_url_not_allowed",
+            Self::ChecksumMismatch => "checksum_mismatch",
+            Self::UnsupportedChecksum => "unsupported_checksum",
+            Self::DecodedLengthMismatch => "decoded_length_mismatch",
             Self::BodyIncomplete => "body_incomplete",
             Self::BodyTooLarge => "body_too_large",
             Self::VerificationSkipped => "verification_skipped",
@@ -122,10 +151,16 @@ impl ErrorCode {
             | Self::ReplayedRequest
             | Self::UnsignedHeader
             | Self::UnverifiedRequest
-            | Self::EarlyAuthenticationRequired => StatusCode::UNAUTHORIZED,
+            | Self::EarlyAuthenticationRequired
+            | Self::InvalidCredentialScope
+            | Self::UnsignedPayloadNotAllowed
+            | Self::PresignedUrlNotAllowed => StatusCode::UNAUTHORIZED,
             Self::HostMismatch
             | Self::MalformedContentDigest
             | Self::MalformedChunkedBody
+            | Self::ChecksumMismatch
+            | Self::UnsupportedChecksum
+            | Self::DecodedLengthMismatch
             | Self::BodyIncomplete => StatusCode::BAD_REQUEST,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::VerificationSkipped => StatusCode::INTERNAL_SERVER_ERROR,
@@ -156,7 +191,22 @@ impl ErrorCode {
                 "The Host header and the request's authority name different hosts."
             }
             Self::MalformedContentDigest => "The sha-256 member of Content-Digest is malformed.",
-
+            Self::InvalidCredentialScope => {
+                "The credential scope's date, region or service is not accepted here."
+            }
+            Self::UnsignedPayloadNotAllowed => {
+                "This server requires the signature to cover the body (the server's opt-in is SigV4::allow_unsigned_payload)."
+            }
+            Self::PresignedUrlNotAllowed => {
+                "This server does not accept presigned URLs (the server's opt-in is SigV4::allow_presigned_urls)."
+            }
+            Self::ChecksumMismatch => "The request body does not match its checksum.",
+            Self::UnsupportedChecksum => {
+                "The checksum algorithm is not supported, or the checksum is malformed."
+            }
+            Self::DecodedLengthMismatch => {
+                "The decoded body length differs from x-amz-decoded-content-length."
+            }
             Self::MalformedChunkedBody => {
                 "The request body is not framed as signed chunks should be."
             }

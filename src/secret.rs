@@ -1,6 +1,9 @@
 //! The pre-shared secret.
 
-use std::{fmt, sync::Arc};
+use std::{
+    fmt,
+    sync::{Arc, Mutex},
+};
 
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use zeroize::Zeroizing;
@@ -10,11 +13,12 @@ use crate::crypto::{Active, Backend};
 /// A pre-shared HMAC secret.
 ///
 /// The keyed HMAC state (the hashed inner and outer pads) is computed once,
-/// here, and reused for every request. The raw bytes are not kept: they are
-/// wiped as soon as that state exists, and the state itself is wiped on drop
-/// (best effort: temporaries the hash library keeps on the stack while
-/// keying are beyond this crate's reach).
-/// `Debug` never shows either.
+/// here, and reused for every request. The raw bytes are kept beside it for
+/// schemes that derive their keys from them (SigV4's signing key, for
+/// which the secret access key is the secret's base64 text); both are
+/// wiped on drop (best effort: temporaries the hash library keeps on the
+/// stack while keying are beyond this crate's reach). `Debug` never shows
+/// either.
 ///
 /// ```
 /// use tower_hmac::Secret;
@@ -24,7 +28,14 @@ use crate::crypto::{Active, Backend};
 /// assert!(Secret::new(b"short".to_vec()).is_err());
 /// ```
 #[derive(Clone)]
-pub struct Secret(Arc<<Active as Backend>::Key>);
+pub struct Secret(Arc<Inner>);
+
+struct Inner {
+    key: <Active as Backend>::Key,
+    bytes: Zeroizing<Vec<u8>>,
+    /// Keys derived from this one, by label, newest last.
+    derived: Mutex<Vec<(Box<[u8]>, Secret)>>,
+}
 
 /// Why bytes were refused as a [`Secret`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +75,15 @@ impl Secret {
         if bytes.len() < Self::MIN_LEN {
             return Err(InvalidSecret::TooShort { len: bytes.len() });
         }
-        Ok(Self(Arc::new(Active::key(&bytes))))
+        Ok(Self::keyed(bytes))
+    }
+
+    fn keyed(bytes: Zeroizing<Vec<u8>>) -> Self {
+        Self(Arc::new(Inner {
+            key: Active::key(&bytes),
+            bytes,
+            derived: Mutex::new(Vec::new()),
+        }))
     }
 
     /// Decodes a secret from standard base64 (with padding).
@@ -84,7 +103,39 @@ impl Secret {
 
     /// `HMAC-SHA256` over the concatenation of `parts`.
     pub(crate) fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
-        Active::mac(&self.0, parts)
+        Active::mac(&self.0.key, parts)
+    }
+
+    /// The raw secret, for a scheme that derives its own keys from it.
+    #[allow(dead_code)] // Only some schemes' features use it.
+    pub(crate) fn expose(&self) -> &[u8] {
+        &self.0.bytes
+    }
+
+    /// The key that `derive` makes from this secret for `label`, made once
+    /// and kept with the secret (the few most recent labels), so that it
+    /// goes when the secret is rotated out.
+    #[allow(dead_code)] // Only some schemes' features use it.
+    pub(crate) fn derived(&self, label: &[u8], derive: impl FnOnce(&Self) -> [u8; 32]) -> Secret {
+        const KEPT: usize = 4;
+        let cached = {
+            let derived = self.0.derived.lock().unwrap_or_else(|e| e.into_inner());
+            derived
+                .iter()
+                .rev()
+                .find(|(known, _)| **known == *label)
+                .map(|(_, key)| key.clone())
+        };
+        if let Some(key) = cached {
+            return key;
+        }
+        let key = Self::keyed(Zeroizing::new(derive(self).to_vec()));
+        let mut derived = self.0.derived.lock().unwrap_or_else(|e| e.into_inner());
+        if derived.len() == KEPT {
+            derived.remove(0);
+        }
+        derived.push((label.into(), key.clone()));
+        key
     }
 }
 

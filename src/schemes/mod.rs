@@ -23,6 +23,8 @@
 //! - [`hmac_sha256`]: the native `HMAC-SHA256` scheme (`docs/PROTOCOL.md`).
 
 pub mod hmac_sha256;
+#[cfg(feature = "sigv4")]
+pub mod sigv4;
 
 use std::{collections::VecDeque, sync::Arc};
 
@@ -47,6 +49,14 @@ pub trait Scheme: Send + Sync + 'static {
         authorization: &HeaderValue,
         head: &Head<'_>,
     ) -> Result<Box<dyn Claim>, ErrorCode>;
+
+    /// For a request without `Authorization`: its credentials carried
+    /// elsewhere (a presigned URL's query, say), parsed and checked as
+    /// [`claim`](Self::claim) does. `None` when the request carries none of
+    /// this scheme's; the first scheme to answer `Some` judges the request.
+    fn claim_elsewhere(&self, _head: &Head<'_>) -> Option<Result<Box<dyn Claim>, ErrorCode>> {
+        None
+    }
 }
 
 /// What a scheme sees of a request before its body.
@@ -107,21 +117,48 @@ pub trait Claim: Send + Sync + 'static {
 /// is on. Nothing secret may go in.
 pub type Explanation = Vec<(&'static str, String)>;
 
-/// The replay token of a request: it is accepted once per key id.
+/// The replay token of a request, and the time window it is valid in.
+///
+/// A request with a nonce is accepted once per key id within its window;
+/// one without ([`Replay::reusable`]) may be sent again until its window
+/// closes.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct Replay<'a> {
     /// The request's nonce (for a scheme without one, something as unique,
-    /// such as its signature).
-    pub nonce: &'a Nonce,
+    /// such as its signature); `None` for a request that is reusable by design.
+    pub nonce: Option<&'a Nonce>,
     /// When the request was signed, in Unix seconds.
     pub signed_at: u64,
+    /// The earliest server time, in Unix seconds, at which the request is accepted.
+    pub valid_from: u64,
+    /// The latest server time, in Unix seconds, at which the request is
+    /// accepted; `verify()` may follow up to
+    /// [`max_request_duration`](crate::SignatureLayer::max_request_duration) later.
+    pub valid_until: u64,
 }
 
 impl<'a> Replay<'a> {
-    /// The token of a request signed at `signed_at` with `nonce`.
-    pub fn new(nonce: &'a Nonce, signed_at: u64) -> Self {
-        Self { nonce, signed_at }
+    /// The token of a request signed at `signed_at` with `nonce`, accepted
+    /// while the server's clock is within `max_skew` seconds of `signed_at`.
+    pub fn new(nonce: &'a Nonce, signed_at: u64, max_skew: u64) -> Self {
+        Self {
+            nonce: Some(nonce),
+            signed_at,
+            valid_from: signed_at.saturating_sub(max_skew),
+            valid_until: signed_at.saturating_add(max_skew),
+        }
+    }
+
+    /// A request that may be sent any number of times from `valid_from`
+    /// to `valid_until` (a presigned URL): nothing is recorded.
+    pub fn reusable(signed_at: u64, valid_from: u64, valid_until: u64) -> Self {
+        Self {
+            nonce: None,
+            signed_at,
+            valid_from,
+            valid_until,
+        }
     }
 }
 
@@ -160,6 +197,14 @@ pub trait BodyCheck: Send + 'static {
     /// the transport's, and the body reports no size hint.
     fn decodes(&self) -> bool {
         false
+    }
+
+    /// Whether passing [`finish`](Self::finish) proves the body is the one
+    /// the key holder signed. False for a body the signature leaves out
+    /// (SigV4's `UNSIGNED-PAYLOAD`), which a checksum at most protects from
+    /// accidents; [`Verified::body_authenticated`](crate::Verified::body_authenticated) reports it.
+    fn authenticates_body(&self) -> bool {
+        true
     }
 
     /// For a decoding check: takes the next received bytes and pushes the

@@ -309,15 +309,12 @@ where
         let replay = claim.replay();
         let record = ReplayRecord {
             key_id,
-            nonce: replay.nonce.clone(),
+            nonce: replay.nonce.cloned(),
             signed_at: replay.signed_at,
             deadline: replay
-                .signed_at
-                .saturating_add(config.policy.max_clock_skew)
+                .valid_until
                 .saturating_add(config.max_request_duration),
-            valid_from: replay
-                .signed_at
-                .saturating_sub(config.policy.max_clock_skew),
+            valid_from: replay.valid_from,
             // Only a nonce store reads it.
             request_id: if config.nonces.is_some() {
                 new_request_id()
@@ -325,6 +322,8 @@ where
                 0
             },
         };
+        // A request reusable by design (a presigned URL) records nothing.
+        let nonces = config.nonces.clone().filter(|_| record.nonce.is_some());
         let bodiless = is_bodiless(request.body());
         // Only what a refusal for a wrong signature may say.
         let explanation = config.explain.then(|| {
@@ -358,10 +357,9 @@ where
                     None,
                 );
             }
-            Authentication::Deferred(check) => (Caller::Deferred(config.nonces.clone()), check),
+            Authentication::Deferred(check) => (Caller::Deferred(nonces.clone()), check),
         };
         let authenticated = matches!(caller, Caller::Authenticated);
-        let nonces = config.nonces.clone();
         let ready = Ready {
             service,
             request,
@@ -379,7 +377,10 @@ where
         let Some(nonces) = nonces else {
             return Next::Call(ready);
         };
-        match nonces.insert(ready.record.entry()).into_ready() {
+        let Some(entry) = ready.record.entry() else {
+            return Next::Call(ready);
+        };
+        match nonces.insert(entry).into_ready() {
             Ok(recorded) => match ready.record.outcome(recorded) {
                 Ok(()) => Next::Call(ready),
                 Err(code) => Next::Refuse(code, ready.request.into_body(), None),
@@ -407,7 +408,8 @@ where
             unread_limit,
             explain,
         } = self;
-        let shared = Shared::new(record, caller, !bodiless, unread_limit);
+        let body_signed = check.authenticates_body();
+        let shared = Shared::new(record, caller, !bodiless, unread_limit, body_signed);
         let (mut parts, body) = request.into_parts();
         parts.extensions.insert(Verifier::new(shared.clone()));
         let progress = (!bodiless).then(|| Progress::new(check, body.size_hint().exact(), explain));

@@ -98,19 +98,39 @@ fn claim<B: http_body::Body>(
 ) -> Result<Claimed, (ErrorCode, HeaderValue)> {
     let refuse = |code| Err((code, config.challenge.clone()));
     let mut values = request.headers().get_all(AUTHORIZATION).iter();
-    let Some(value) = values.next() else {
-        return refuse(ErrorCode::MissingAuthorization);
-    };
+    let authorization = values.next();
     if values.next().is_some() {
         tracing::debug!("tower-hmac: more than one Authorization header");
         return refuse(ErrorCode::MalformedAuthorization);
     }
-    let Some(scheme) = config.scheme_for(value.as_bytes()) else {
-        tracing::debug!("tower-hmac: Authorization names no scheme this layer accepts");
-        return refuse(ErrorCode::MalformedAuthorization);
+    let uri = original_uri(request);
+    let head = Head {
+        method: request.method(),
+        uri,
+        headers: request.headers(),
+        now: unix_now(),
+        policy: &config.policy,
+        bodiless: is_bodiless(request.body()),
+    };
+    let (scheme, claimed) = match authorization {
+        Some(value) => {
+            let Some(scheme) = config.scheme_for(value.as_bytes()) else {
+                tracing::debug!("tower-hmac: Authorization names no scheme this layer accepts");
+                return refuse(ErrorCode::MalformedAuthorization);
+            };
+            (scheme, None)
+        }
+        // Credentials elsewhere than `Authorization` (a presigned URL's query, say).
+        None => match config
+            .schemes
+            .iter()
+            .find_map(|scheme| Some((scheme, scheme.claim_elsewhere(&head)?)))
+        {
+            Some((scheme, claimed)) => (scheme, Some(claimed)),
+            None => return refuse(ErrorCode::MissingAuthorization),
+        },
     };
     let challenge = HeaderValue::from_static(scheme.name());
-    let uri = original_uri(request);
     // `host` signs the Host header; a proxy may route by the authority instead.
     if let (Some(authority), Some(host)) = (uri.authority(), request.headers().get(HOST)) {
         if !host
@@ -121,15 +141,12 @@ fn claim<B: http_body::Body>(
             return Err((ErrorCode::HostMismatch, challenge));
         }
     }
-    let head = Head {
-        method: request.method(),
-        uri,
-        headers: request.headers(),
-        now: unix_now(),
-        policy: &config.policy,
-        bodiless: is_bodiless(request.body()),
+    let claimed = match (claimed, authorization) {
+        (Some(claimed), _) => claimed,
+        (None, Some(value)) => scheme.claim(value, &head),
+        (None, None) => unreachable!("a scheme was found for the request's credentials"),
     };
-    match scheme.claim(value, &head) {
+    match claimed {
         Ok(claim) => Ok((claim, challenge)),
         Err(code) => Err((code, challenge)),
     }

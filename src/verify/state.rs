@@ -20,7 +20,8 @@ use crate::{
 #[derive(Clone)]
 pub(crate) struct ReplayRecord {
     pub(crate) key_id: KeyId,
-    pub(crate) nonce: Nonce,
+    /// `None` for a request reusable by design, which is not recorded.
+    pub(crate) nonce: Option<Nonce>,
     pub(crate) signed_at: u64,
     /// Unix seconds after which `verify()` answers `stale_request`; the nonce is kept until then.
     pub(crate) deadline: u64,
@@ -30,15 +31,16 @@ pub(crate) struct ReplayRecord {
 }
 
 impl ReplayRecord {
-    pub(crate) fn entry(&self) -> NonceEntry<'_> {
-        NonceEntry {
+    /// What the nonce store records; `None` when nothing is.
+    pub(crate) fn entry(&self) -> Option<NonceEntry<'_>> {
+        Some(NonceEntry {
             key_id: &self.key_id,
-            nonce: &self.nonce,
+            nonce: self.nonce.as_ref()?,
             signed_at: self.signed_at,
             expires_at: self.deadline,
             valid_from: self.valid_from,
             request_id: self.request_id,
-        }
+        })
     }
 
     /// Records the nonce; a failure or a replay is the code to answer.
@@ -74,6 +76,8 @@ pub(crate) struct Shared {
     caller: Caller,
     /// The most bytes of a body left unread by the handler that will be read to verify it.
     unread_limit: u64,
+    /// Whether the body is covered by the signature (see `BodyCheck::authenticates_body`).
+    body_authenticated: bool,
     state: Mutex<State>,
 }
 
@@ -124,6 +128,7 @@ impl Shared {
         caller: Caller,
         has_body: bool,
         unread_limit: u64,
+        body_authenticated: bool,
     ) -> Arc<Self> {
         // A bodiless request authenticated up front passes `verify()` at
         // once, but the handler must still call it: a forgotten `verify()`
@@ -138,6 +143,7 @@ impl Shared {
             record,
             caller,
             unread_limit,
+            body_authenticated,
             state: Mutex::new(State {
                 body,
                 outcome,
@@ -302,7 +308,11 @@ impl Shared {
 
         // If this future is dropped while the store answers, a later call may try again.
         let mut unsettled = Reopen(Some(self));
-        let recorded = nonces.insert(self.record.entry()).await;
+        let recorded = match self.record.entry() {
+            Some(entry) => nonces.insert(entry).await,
+            // Reusable by design: there is nothing to record.
+            None => Ok(NonceStatus::Fresh),
+        };
         unsettled.0 = None;
         let outcome = match self.record.outcome(recorded) {
             Ok(()) => Outcome::Verified,
@@ -316,7 +326,7 @@ impl Shared {
     }
 
     fn proof(&self) -> Verified {
-        Verified::new(self.record.key_id.clone())
+        Verified::new(self.record.key_id.clone(), self.body_authenticated)
     }
 
     /// The response guard's decision, once the handler has answered with `status`.

@@ -76,6 +76,7 @@ impl Scheme for HmacSha256 {
             canonical,
             declared,
             chunked,
+            max_skew: head.policy.max_clock_skew,
         }))
     }
 }
@@ -87,6 +88,8 @@ struct Native {
     declared: Option<BodyDigest>,
     /// Sent in signed chunks (`X-HMAC-Body: chunks`); takes precedence over `declared`.
     chunked: bool,
+    /// The clock skew allowed: the replay window.
+    max_skew: u64,
 }
 
 impl Claim for Native {
@@ -95,7 +98,7 @@ impl Claim for Native {
     }
 
     fn replay(&self) -> Replay<'_> {
-        Replay::new(self.auth.nonce(), self.auth.time())
+        Replay::new(self.auth.nonce(), self.auth.time(), self.max_skew)
     }
 
     fn explain(&self, bodiless: bool) -> Explanation {
