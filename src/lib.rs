@@ -45,7 +45,9 @@
 //! - [`verify`]: the verifier core, shared by every scheme: the layer, its
 //!   body, the `Verifier`, the response guard and the drain.
 //! - [`schemes`]: the seam a scheme plugs into ([`schemes::Scheme`]), and one
-//!   folder per scheme: [`schemes::hmac_sha256`], the native one.
+//!   folder per scheme: [`schemes::hmac_sha256`], the native one, and
+//!   `schemes::sigv4` (feature `sigv4`), AWS Signature Version 4, so that
+//!   the AWS SDKs, the AWS CLI and `curl --aws-sigv4` are clients.
 //! - [`buffered`]: [`BufferedVerifyLayer`], for handlers that want the whole body.
 //! - [`sign`]: the client side: [`Signer`] and the tower [`SigningLayer`](sign::SigningLayer).
 //! - [`keys`], [`replay`]: the key and nonce stores, both pluggable.

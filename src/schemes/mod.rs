@@ -20,7 +20,9 @@
 //! each request goes to the scheme its `Authorization` value names.
 //!
 //! The schemes that ship:
-//! - [`hmac_sha256`]: the native `HMAC-SHA256` scheme (`docs/PROTOCOL.md`).
+//! - [`hmac_sha256`]: the native `HMAC-SHA256` scheme (`docs/PROTOCOL.md`);
+//! - `sigv4` (feature `sigv4`): AWS Signature Version 4, `AWS4-HMAC-SHA256`,
+//!   with header auth, presigned URLs, aws-chunked streams and checksums.
 
 pub mod hmac_sha256;
 #[cfg(feature = "sigv4")]
