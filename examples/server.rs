@@ -6,6 +6,10 @@
 //! `--key` may repeat. With none, the built-in demo key is used and printed.
 //! `--explain` makes every `invalid_signature` say what the server checked.
 //! `--redis redis://HOST:PORT/` keeps nonces in Redis (feature `redis`).
+//! `--sigv4 SERVICE[:REGION]` also accepts AWS Signature Version 4 for that
+//! service (feature `sigv4`; region `us-east-1` unless named), so that
+//! `curl --aws-sigv4 "aws:amz:us-east-1:SERVICE" --user 7:<base64 secret>`
+//! and the AWS SDKs can call it.
 //!
 //! It serves with production settings (`support::ServeConfig`): 10 s for a
 //! request's head, 10 s between pieces of a body, 60 s per request, idle
@@ -26,10 +30,12 @@ async fn main() {
     let mut keys = InMemoryKeys::new();
     let mut explain = false;
     let mut redis: Option<String> = None;
+    let mut sigv4: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--explain" => explain = true,
+            "--sigv4" => sigv4 = Some(args.next().unwrap_or_else(|| exit("--sigv4 needs SERVICE"))),
             "--redis" => redis = Some(args.next().unwrap_or_else(|| exit("--redis needs URL"))),
             "--listen" => listen = args.next().unwrap_or_else(|| exit("--listen needs ADDR")),
             "--key" => {
@@ -60,6 +66,9 @@ async fn main() {
     if let Some(url) = redis {
         layer = with_redis(layer, &url).await;
     }
+    if let Some(service) = sigv4 {
+        layer = with_sigv4(layer, &service);
+    }
     support::serve(listener, support::router_with(layer)).await;
 }
 
@@ -80,9 +89,25 @@ async fn with_redis(_layer: SignatureLayer, _url: &str) -> SignatureLayer {
     exit("--redis needs the redis feature: cargo run --features redis --example server")
 }
 
+/// AWS Signature Version 4 next to the native scheme (feature `sigv4`).
+#[cfg(feature = "sigv4")]
+fn with_sigv4(layer: SignatureLayer, service: &str) -> SignatureLayer {
+    use tower_hmac::schemes::sigv4::SigV4;
+    let (service, region) = service
+        .split_once(':')
+        .unwrap_or((service, SigV4::DEFAULT_REGION));
+    println!("also accepting SigV4 for service {service} in {region}");
+    layer.scheme(SigV4::new(service).region(region))
+}
+
+#[cfg(not(feature = "sigv4"))]
+fn with_sigv4(_layer: SignatureLayer, _service: &str) -> SignatureLayer {
+    exit("--sigv4 needs the sigv4 feature: cargo run --features sigv4 --example server")
+}
+
 fn exit(message: &str) -> ! {
     eprintln!(
-        "error: {message}\nusage: server [--listen ADDR] [--key ID=BASE64SECRET]... [--explain] [--redis URL]"
+        "error: {message}\nusage: server [--listen ADDR] [--key ID=BASE64SECRET]... [--explain] [--redis URL] [--sigv4 SERVICE[:REGION]]"
     );
     std::process::exit(2)
 }

@@ -48,7 +48,12 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
 /// `support::serve_with` does over TCP: the same layers and hyper settings,
 /// the handshake bounded like a request head, and connections closed once
 /// idle for `config.idle_timeout`.
-pub async fn serve_tls(listener: TcpListener, acceptor: TlsAcceptor, app: Router, config: ServeConfig) {
+pub async fn serve_tls(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    app: Router,
+    config: ServeConfig,
+) {
     let service = ServiceBuilder::new()
         .layer(ConcurrencyLimitLayer::new(config.max_concurrent_requests))
         .layer(TimeoutLayer::with_status_code(
@@ -75,10 +80,15 @@ pub async fn serve_tls(listener: TcpListener, acceptor: TlsAcceptor, app: Router
             continue;
         };
         let _ = tcp.set_nodelay(true);
-        let (acceptor, builder, service, config) =
-            (acceptor.clone(), builder.clone(), service.clone(), config.clone());
+        let (acceptor, builder, service, config) = (
+            acceptor.clone(),
+            builder.clone(),
+            service.clone(),
+            config.clone(),
+        );
         tokio::spawn(async move {
-            let Ok(Ok(tls)) = tokio::time::timeout(config.header_read_timeout, acceptor.accept(tcp)).await
+            let Ok(Ok(tls)) =
+                tokio::time::timeout(config.header_read_timeout, acceptor.accept(tcp)).await
             else {
                 return;
             };

@@ -161,10 +161,6 @@ impl Store {
         })
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     /// The buckets, with their creation times.
     pub async fn buckets(&self) -> Vec<(String, u64)> {
         let index = self.index.lock().await;
@@ -201,7 +197,10 @@ impl Store {
 
     pub async fn delete_bucket(&self, bucket: &str) -> Result<(), S3Error> {
         let mut index = self.index.lock().await;
-        let found = index.buckets.get(bucket).ok_or_else(S3Error::no_such_bucket)?;
+        let found = index
+            .buckets
+            .get(bucket)
+            .ok_or_else(S3Error::no_such_bucket)?;
         if !found.objects.is_empty() || index.uploads.values().any(|u| u.bucket == bucket) {
             return Err(S3Error::bucket_not_empty());
         }
@@ -265,7 +264,11 @@ impl Store {
     /// An object's metadata and an open handle on its bytes, taken together
     /// so that a concurrent overwrite cannot pair one version's metadata
     /// with another's bytes.
-    pub async fn open_object(&self, bucket: &str, key: &str) -> Result<(Meta, std::fs::File), S3Error> {
+    pub async fn open_object(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<(Meta, std::fs::File), S3Error> {
         let index = self.index.lock().await;
         let meta = index
             .buckets
@@ -282,8 +285,15 @@ impl Store {
 
     pub async fn head_object(&self, bucket: &str, key: &str) -> Result<Meta, S3Error> {
         let index = self.index.lock().await;
-        let bucket = index.buckets.get(bucket).ok_or_else(S3Error::no_such_bucket)?;
-        bucket.objects.get(key).cloned().ok_or_else(S3Error::no_such_key)
+        let bucket = index
+            .buckets
+            .get(bucket)
+            .ok_or_else(S3Error::no_such_bucket)?;
+        bucket
+            .objects
+            .get(key)
+            .cloned()
+            .ok_or_else(S3Error::no_such_key)
     }
 
     /// Deletes an object; deleting one that does not exist succeeds, as in S3.
@@ -527,7 +537,12 @@ impl Store {
             .await
     }
 
-    pub async fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<(), S3Error> {
+    pub async fn abort_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<(), S3Error> {
         let mut index = self.index.lock().await;
         if !index
             .uploads
@@ -548,12 +563,16 @@ impl Store {
     }
 
     fn object_path(&self, bucket: &str, key: &str) -> PathBuf {
-        self.bucket_dir(bucket).join(hex(&Sha256::digest(key.as_bytes())))
+        self.bucket_dir(bucket)
+            .join(hex(&Sha256::digest(key.as_bytes())))
     }
 
     /// `upload_id` has been found in the index: it is one of ours.
     fn part_path(&self, upload_id: &str, number: u32) -> PathBuf {
-        self.root.join("uploads").join(upload_id).join(number.to_string())
+        self.root
+            .join("uploads")
+            .join(upload_id)
+            .join(number.to_string())
     }
 }
 
@@ -584,7 +603,11 @@ impl Spool {
         if sender.send(data).await.is_err() {
             // The writer stopped: its error says why.
             self.sender = None;
-            return Err(self.wait().await.err().unwrap_or_else(|| io::Error::other("writer gone")));
+            return Err(self
+                .wait()
+                .await
+                .err()
+                .unwrap_or_else(|| io::Error::other("writer gone")));
         }
         Ok(())
     }
@@ -706,11 +729,14 @@ impl http_body::Body for FileBody {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> io::Result<T> + Send + 'static,
 ) -> io::Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(io::Error::other)?
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(io::Error::other)?
 }
 
 fn unix_ms(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn random_hex() -> String {

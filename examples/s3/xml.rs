@@ -41,6 +41,12 @@ impl Xml {
         self
     }
 
+    /// Text, escaped.
+    pub fn text(&mut self, text: &str) -> &mut Self {
+        escape_into(&mut self.0, text);
+        self
+    }
+
     /// `<name>text</name>`, with `text` escaped.
     pub fn element(&mut self, name: &str, text: impl std::fmt::Display) -> &mut Self {
         let _ = write!(self.0, "<{name}>");
@@ -354,5 +360,13 @@ fn civil(secs: u64) -> (u64, u64, u64, u64, u64, u64, u64) {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day, rem / 3600, rem % 3600 / 60, rem % 60, days)
+    (
+        year,
+        month,
+        day,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        days,
+    )
 }

@@ -114,6 +114,10 @@ Cross-checks done (see docs/notes/sigv4-clients.md)
   and signatures equal; the 76th (post-sts-header-after, query) adds
   X-Amz-Security-Token to the query after signing, which a verifier must
   reject.
+* CRC32C / CRC64NVME: table lookups whose table is built with the same
+  bitwise reflected step as crc32c_bitwise / crc64nvme_bitwise; both forms
+  are asserted equal on the check string and small inputs here, and were
+  found equal on the 1 MiB input once (the bitwise form takes ~4 s).
 """
 
 import base64
@@ -177,7 +181,7 @@ def percent_decode(text):
     i = 0
     while i < len(raw):
         c = raw[i]
-        if c == 0x25 and i + 2 < len(raw) + 0 and _is_hex(raw[i + 1 : i + 3]):
+        if c == 0x25 and i + 2 < len(raw) and _is_hex(raw[i + 1 : i + 3]):
             out.append(int(raw[i + 1 : i + 3], 16))
             i += 3
         else:
@@ -1271,7 +1275,6 @@ def write():
 
 def crosscheck_botocore():
     """Recompute header/presigned cases with botocore (not used above)."""
-    import datetime
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest, HTTPHeaders
     from botocore.credentials import Credentials

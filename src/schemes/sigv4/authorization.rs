@@ -71,7 +71,9 @@ pub(crate) fn parse_header(value: &[u8]) -> Result<Credentials, Malformed> {
         .get(ALGORITHM.len()..)
         .filter(|_| text[..ALGORITHM.len()].eq_ignore_ascii_case(ALGORITHM))
         .and_then(|rest| rest.strip_prefix(' '))
-        .ok_or(Malformed("Authorization does not start with AWS4-HMAC-SHA256"))?;
+        .ok_or(Malformed(
+            "Authorization does not start with AWS4-HMAC-SHA256",
+        ))?;
     let (mut credential, mut signed_headers, mut signature) = (None, None, None);
     for parameter in rest.split(',') {
         let (name, value) = parameter
@@ -187,7 +189,9 @@ fn credentials(
                     .is_ok_and(|parsed| parsed.as_str() == name)
         })
     {
-        return Err(Malformed("SignedHeaders is not a list of lowercase header names"));
+        return Err(Malformed(
+            "SignedHeaders is not a list of lowercase header names",
+        ));
     }
     let mut raw = [0u8; 32];
     if signature.len() != 64 || !decode_hex(signature.as_bytes(), &mut raw) {
@@ -240,7 +244,10 @@ pub(crate) fn parse_amz_date(text: &str) -> Option<u64> {
     if bytes.len() != 16
         || bytes[8] != b'T'
         || bytes[15] != b'Z'
-        || !bytes[..8].iter().chain(&bytes[9..15]).all(u8::is_ascii_digit)
+        || !bytes[..8]
+            .iter()
+            .chain(&bytes[9..15])
+            .all(u8::is_ascii_digit)
     {
         return None;
     }
@@ -252,7 +259,20 @@ pub(crate) fn parse_amz_date(text: &str) -> Option<u64> {
     let (year, month, day) = (number(0..4), number(4..6), number(6..8));
     let (hour, minute, second) = (number(9..11), number(11..13), number(13..15));
     let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
     if year < 1970
         || !(1..=12).contains(&month)
         || day == 0
@@ -309,18 +329,33 @@ mod tests {
             format!("AWS4-HMAC-SHA1 {good}"),
             format!("AWS4-HMAC-SHA256 {good}, Signature={SIG}"),
             format!("AWS4-HMAC-SHA256 {good}, Extra=1"),
-            format!("AWS4-HMAC-SHA256 {}", good.replace("Signature=", "Signature")),
-            format!("AWS4-HMAC-SHA256 {}", good.replace("/aws4_request", "/aws5_request")),
+            format!(
+                "AWS4-HMAC-SHA256 {}",
+                good.replace("Signature=", "Signature")
+            ),
+            format!(
+                "AWS4-HMAC-SHA256 {}",
+                good.replace("/aws4_request", "/aws5_request")
+            ),
             format!("AWS4-HMAC-SHA256 {}", good.replace("/s3/", "/s3/x/")),
             format!("AWS4-HMAC-SHA256 {}", good.replace("20261201", "2026121")),
-            format!("AWS4-HMAC-SHA256 {}", good.replace("us-east-1", "US-EAST-1")),
+            format!(
+                "AWS4-HMAC-SHA256 {}",
+                good.replace("us-east-1", "US-EAST-1")
+            ),
             format!("AWS4-HMAC-SHA256 {}", good.replace("7/", "bad key/")),
             format!("AWS4-HMAC-SHA256 {}", good.replace("7/", "/")),
             format!("AWS4-HMAC-SHA256 {}", good.replace("host;", "Host;")),
             format!("AWS4-HMAC-SHA256 {}", good.replace("host;", ";")),
             format!("AWS4-HMAC-SHA256 {}", good.replace(SIG, &SIG[..63])),
-            format!("AWS4-HMAC-SHA256 {}", good.replace(SIG, &SIG.replace('f', "g"))),
-            format!("AWS4-HMAC-SHA256 {}", good.replace("SignedHeaders=host;x-amz-date, ", "")),
+            format!(
+                "AWS4-HMAC-SHA256 {}",
+                good.replace(SIG, &SIG.replace('f', "g"))
+            ),
+            format!(
+                "AWS4-HMAC-SHA256 {}",
+                good.replace("SignedHeaders=host;x-amz-date, ", "")
+            ),
             format!("AWS4-HMAC-SHA256 {}{}", good, " ".repeat(MAX_LEN)),
         ];
         for case in &cases[..] {

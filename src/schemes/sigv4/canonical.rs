@@ -94,7 +94,12 @@ pub(crate) struct Canonicalize<'a> {
 }
 
 impl CanonicalRequest {
-    pub(crate) fn new(method: &Method, uri: &Uri, headers: &HeaderMap, how: &Canonicalize<'_>) -> Self {
+    pub(crate) fn new(
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        how: &Canonicalize<'_>,
+    ) -> Self {
         let mut head = String::with_capacity(256);
         head.push_str(method.as_str());
         head.push('\n');

@@ -65,8 +65,9 @@
 //! Bounded whatever the chunk sizes: one line buffer of
 //! [`MAX_TRAILER_LINE`] bytes (a size line is at most [`MAX_SIZE_LINE`]),
 //! the running hashes, and no chunk data (each piece is handed on as it
-//! arrives). A trailer has at most two lines besides the empty one that
-//! ends it, since each of the two names it may carry may come only once.
+//! arrives): about 1.2 KiB per request. A trailer has at most two lines
+//! besides the empty one that ends it, since each of the two names it may
+//! carry may come only once, so no count of lines is needed.
 
 use std::collections::VecDeque;
 
@@ -115,11 +116,15 @@ pub(crate) const MAX_TRAILER_LINE: usize = 256;
 const _: () = assert!(MAX_SIZE_LINE <= MAX_TRAILER_LINE);
 
 /// A chunk's signature, given the one before it (the request's seed
-/// signature for the first): `HMAC-SHA256(key, "AWS4-HMAC-SHA256-PAYLOAD\n"
-/// + amz_date + "\n" + scope + "\n" + hex(previous) + "\n" + hex(SHA-256(""))
-/// + "\n" + hex(data_sha256))`, with `key` the SigV4 signing key. The
-/// final, empty chunk is signed alike, over the SHA-256 of nothing. Signer
-/// and verifier both call this, and nothing else computes it.
+/// signature for the first), with `key` the SigV4 signing key:
+///
+/// ```text
+/// HMAC-SHA256(key, "AWS4-HMAC-SHA256-PAYLOAD\n" + amz_date + "\n" + scope + "\n"
+///     + hex(previous) + "\n" + hex(SHA-256("")) + "\n" + hex(data_sha256))
+/// ```
+///
+/// The final, empty chunk is signed alike, over the SHA-256 of nothing.
+/// Signer and verifier both call this, and nothing else computes it.
 pub(crate) fn chunk_signature(
     key: &Secret,
     amz_date: &str,
@@ -142,11 +147,16 @@ pub(crate) fn chunk_signature(
     ])
 }
 
-/// The trailer's signature, given the final chunk's: `HMAC-SHA256(key,
-/// "AWS4-HMAC-SHA256-TRAILER\n" + amz_date + "\n" + scope + "\n" +
-/// hex(previous) + "\n" + hex(SHA-256(canonical_trailer)))`, where the
-/// canonical trailer is each trailer field but `x-amz-trailer-signature`,
-/// as `name:value\n` (lowercase name, trimmed value), in order.
+/// The trailer's signature, given the final chunk's (`previous`):
+///
+/// ```text
+/// HMAC-SHA256(key, "AWS4-HMAC-SHA256-TRAILER\n" + amz_date + "\n" + scope + "\n"
+///     + hex(previous) + "\n" + hex(SHA-256(canonical_trailer)))
+/// ```
+///
+/// where the canonical trailer is each trailer field but
+/// `x-amz-trailer-signature` as `name:value\n` (lowercase name, trimmed
+/// value; the verifier accepts one field, the announced checksum).
 pub(crate) fn trailer_signature(
     key: &Secret,
     amz_date: &str,
@@ -326,8 +336,7 @@ impl AwsChunked {
             trailer_checksum: trailer.map(ChecksumAlgorithm::hasher),
             trailer_value: None,
             trailer_signed: false,
-            header_checksum: header_checksum
-                .map(|(algorithm, value)| (algorithm.hasher(), value)),
+            header_checksum: header_checksum.map(|(algorithm, value)| (algorithm.hasher(), value)),
             decoded_length,
             decoded: 0,
             line: [0; MAX_TRAILER_LINE],
@@ -417,7 +426,10 @@ impl AwsChunked {
         if let Some(chain) = &mut self.chain {
             chain.check(BodyDigest::EMPTY.as_bytes(), expected)?;
         }
-        if self.decoded_length.is_some_and(|declared| declared != self.decoded) {
+        if self
+            .decoded_length
+            .is_some_and(|declared| declared != self.decoded)
+        {
             return Err(ErrorCode::DecodedLengthMismatch);
         }
         if let Some((checksum, value)) = self.header_checksum.take() {
@@ -455,9 +467,7 @@ impl AwsChunked {
             }
             // Not announced, or a second time.
             Some(_) => Err(MALFORMED),
-            None if is_checksum_name(name) => {
-                Err(ErrorCode::UnsupportedChecksum)
-            }
+            None if is_checksum_name(name) => Err(ErrorCode::UnsupportedChecksum),
             None => Err(MALFORMED),
         }
     }
@@ -610,7 +620,10 @@ fn is_checksum_name(name: &[u8]) -> bool {
 fn trim(value: &[u8]) -> &[u8] {
     let space = |b: &u8| *b == b' ' || *b == b'\t';
     let start = value.iter().position(|b| !space(b)).unwrap_or(value.len());
-    let end = value.iter().rposition(|b| !space(b)).map_or(start, |i| i + 1);
+    let end = value
+        .iter()
+        .rposition(|b| !space(b))
+        .map_or(start, |i| i + 1);
     &value[start..end]
 }
 
@@ -756,7 +769,9 @@ mod tests {
             if self.mode == Mode::Signed {
                 let digest = BodyDigest::of(data);
                 signature = chunk_signature(&key(), DATE, SCOPE, previous, digest.as_bytes());
-                out.extend_from_slice(format!(";chunk-signature={}", to_hex(&signature)).as_bytes());
+                out.extend_from_slice(
+                    format!(";chunk-signature={}", to_hex(&signature)).as_bytes(),
+                );
             }
             out.extend_from_slice(b"\r\n");
             if !data.is_empty() {
@@ -810,6 +825,10 @@ mod tests {
         }
     }
 
+    fn joined(out: &VecDeque<Bytes>) -> Vec<u8> {
+        out.iter().flat_map(|b| b.to_vec()).collect()
+    }
+
     fn checksum_of(algorithm: ChecksumAlgorithm, data: &[u8]) -> String {
         let mut checksum = algorithm.hasher();
         checksum.update(data);
@@ -817,20 +836,20 @@ mod tests {
     }
 
     /// Decodes `wire` handed over in pieces of `piece` bytes.
-    fn decode_with(
-        mut check: AwsChunked,
-        wire: &[u8],
-        piece: usize,
-    ) -> Result<Vec<u8>, ErrorCode> {
+    fn decode_with(mut check: AwsChunked, wire: &[u8], piece: usize) -> Result<Vec<u8>, ErrorCode> {
         let mut out = VecDeque::new();
         for part in wire.chunks(piece) {
             check.decode(Bytes::copy_from_slice(part), &mut out)?;
         }
         Box::new(check).finish()?;
-        Ok(out.into_iter().flat_map(|b| b.to_vec()).collect())
+        Ok(joined(&out))
     }
 
-    fn decode_in_pieces(encoding: Encoding, wire: &[u8], piece: usize) -> Result<Vec<u8>, ErrorCode> {
+    fn decode_in_pieces(
+        encoding: Encoding,
+        wire: &[u8],
+        piece: usize,
+    ) -> Result<Vec<u8>, ErrorCode> {
         decode_with(encoding.check(None), wire, piece)
     }
 
@@ -858,7 +877,10 @@ mod tests {
                     );
                 }
                 let declared = Some(data.len() as u64);
-                assert_eq!(decode_with(encoding.check(declared), &wire, 7), Ok(data.clone()));
+                assert_eq!(
+                    decode_with(encoding.check(declared), &wire, 7),
+                    Ok(data.clone())
+                );
             }
             // An empty body is just the final chunk (and the trailer).
             assert_eq!(
@@ -888,7 +910,7 @@ mod tests {
             for piece in &out {
                 assert!(range.contains(&piece.as_ptr()), "{encoding:?}");
             }
-            assert_eq!(out.concat(), data);
+            assert_eq!(joined(&out), data);
         }
     }
 
@@ -937,7 +959,9 @@ mod tests {
         // The body as the documentation shows it.
         let mut wire = Vec::new();
         for (chunk, signature) in chunks.iter().zip(documented) {
-            wire.extend_from_slice(format!("{:x};chunk-signature={signature}\r\n", chunk.len()).as_bytes());
+            wire.extend_from_slice(
+                format!("{:x};chunk-signature={signature}\r\n", chunk.len()).as_bytes(),
+            );
             wire.extend_from_slice(chunk);
             wire.extend_from_slice(b"\r\n");
         }
@@ -952,7 +976,11 @@ mod tests {
             AwsChunked::new(signing, None, None, Some(66560))
         };
         for piece in [1, 1000, 65536, 65537, wire.len()] {
-            assert_eq!(decode_with(check(), &wire, piece), Ok(data.clone()), "{piece}");
+            assert_eq!(
+                decode_with(check(), &wire, piece),
+                Ok(data.clone()),
+                "{piece}"
+            );
         }
         // One byte changed in the data, first or last of a chunk: its signature fails.
         let second = 88 + 65536 + 2 + 86;
@@ -960,7 +988,10 @@ mod tests {
             let mut changed = wire.clone();
             assert_eq!(changed[at], b'a');
             changed[at] = b'b';
-            assert_eq!(decode_with(check(), &changed, 4096), Err(ErrorCode::InvalidSignature));
+            assert_eq!(
+                decode_with(check(), &changed, 4096),
+                Err(ErrorCode::InvalidSignature)
+            );
         }
     }
 
@@ -1035,7 +1066,7 @@ mod tests {
                 }
             }
             assert_eq!(result, Err(ErrorCode::InvalidSignature));
-            let seen = out.concat();
+            let seen = joined(&out);
             // The first chunk, and of the second at most all but its last piece.
             assert!(seen.starts_with(&first), "{piece}");
             assert!(seen.len() < first.len() + second.len(), "{piece}");
@@ -1062,7 +1093,11 @@ mod tests {
             let good = [&one[..], &two, &end, &trailer].concat();
             assert_eq!(decode_in_pieces(encoding, &good, 3), Ok(b"onetwo".to_vec()));
             let expect_broken = |wire: &[u8], signed: ErrorCode, unsigned: ErrorCode| {
-                let code = if encoding.mode == Mode::Signed { signed } else { unsigned };
+                let code = if encoding.mode == Mode::Signed {
+                    signed
+                } else {
+                    unsigned
+                };
                 for piece in [1, 3, wire.len()] {
                     assert_eq!(
                         decode_in_pieces(encoding, wire, piece),
@@ -1089,7 +1124,11 @@ mod tests {
             // Trailing garbage, even a line end.
             for garbage in [&b"x"[..], b"\r\n", b"0\r\n\r\n"] {
                 let trailing = [&good[..], garbage].concat();
-                expect_broken(&trailing, ErrorCode::MalformedChunkedBody, ErrorCode::MalformedChunkedBody);
+                expect_broken(
+                    &trailing,
+                    ErrorCode::MalformedChunkedBody,
+                    ErrorCode::MalformedChunkedBody,
+                );
             }
             // Truncated anywhere: incomplete, never accepted.
             for len in 0..good.len() {
@@ -1103,7 +1142,10 @@ mod tests {
             }
             // No final chunk.
             let no_end = [&one[..], &two].concat();
-            assert_eq!(decode_in_pieces(encoding, &no_end, 3), Err(ErrorCode::BodyIncomplete));
+            assert_eq!(
+                decode_in_pieces(encoding, &no_end, 3),
+                Err(ErrorCode::BodyIncomplete)
+            );
         }
     }
 
@@ -1113,7 +1155,10 @@ mod tests {
         let len = data.len() as u64;
         for encoding in Encoding::all() {
             let wire = encoding.encode(&chunks);
-            assert_eq!(decode_with(encoding.check(Some(len)), &wire, 11), Ok(data.clone()));
+            assert_eq!(
+                decode_with(encoding.check(Some(len)), &wire, 11),
+                Ok(data.clone())
+            );
             // Declared longer: found at the final chunk.
             assert_eq!(
                 decode_with(encoding.check(Some(len + 1)), &wire, 11),
@@ -1128,7 +1173,7 @@ mod tests {
                 .try_for_each(|part| check.decode(Bytes::copy_from_slice(part), &mut out));
             assert_eq!(result, Err(ErrorCode::DecodedLengthMismatch));
             let last = chunks.last().unwrap();
-            assert_eq!(out.concat(), &data[..data.len() - last.len()]);
+            assert_eq!(joined(&out), &data[..data.len() - last.len()]);
             assert_eq!(
                 decode_with(encoding.check(Some(0)), &wire, 100),
                 Err(ErrorCode::DecodedLengthMismatch)
@@ -1206,7 +1251,10 @@ mod tests {
         let mut check = unsigned.check(None);
         let mut out = VecDeque::new();
         let long = Bytes::from("1".repeat(MAX_UNSIGNED_SIZE_LINE));
-        assert_eq!(check.decode(long, &mut out), Err(ErrorCode::MalformedChunkedBody));
+        assert_eq!(
+            check.decode(long, &mut out),
+            Err(ErrorCode::MalformedChunkedBody)
+        );
     }
 
     #[test]
@@ -1226,7 +1274,10 @@ mod tests {
             // A chunk longer than its size says.
             let mut longer = wire.clone();
             longer.insert(at, b'd');
-            assert_eq!(decode_in_pieces(encoding, &longer, 2), Err(ErrorCode::MalformedChunkedBody));
+            assert_eq!(
+                decode_in_pieces(encoding, &longer, 2),
+                Err(ErrorCode::MalformedChunkedBody)
+            );
         }
     }
 
@@ -1246,7 +1297,7 @@ mod tests {
     /// The trailer of `abc` as `encoding` signs it: its checksum line and
     /// signature line, with `value` as the checksum value.
     fn signed_trailer_lines(encoding: Encoding, value: &str) -> (String, String) {
-        let (_, s1) = encoding.chunk(&SEED, b"abc");
+        let (_, s1) = encoding.chunk(&encoding.seed, b"abc");
         let (_, last) = encoding.chunk(&s1, b"");
         let lines = encoding.trailer_with(&last, value);
         let text = String::from_utf8(lines).unwrap();
@@ -1266,19 +1317,46 @@ mod tests {
         let line = format!("x-amz-checksum-crc32:{abc}");
         assert_eq!(ok(unsigned, &[&line]), Ok(b"abc".to_vec()));
         // Names in any case, whitespace around the value.
-        assert_eq!(ok(unsigned, &[&format!("X-Amz-Checksum-CRC32: \t{abc} ")]), Ok(b"abc".to_vec()));
+        assert_eq!(
+            ok(unsigned, &[&format!("X-Amz-Checksum-CRC32: \t{abc} ")]),
+            Ok(b"abc".to_vec())
+        );
         let cases: [(&str, ErrorCode); 12] = [
-            (&format!("x-amz-checksum-crc32:{other}"), ErrorCode::ChecksumMismatch),
+            (
+                &format!("x-amz-checksum-crc32:{other}"),
+                ErrorCode::ChecksumMismatch,
+            ),
             ("x-amz-checksum-crc32:AAAA", ErrorCode::UnsupportedChecksum),
             ("x-amz-checksum-crc32:", ErrorCode::UnsupportedChecksum),
-            ("x-amz-checksum-md5:1B2M2Y8AsgTpgAmY7PhCfg==", ErrorCode::UnsupportedChecksum),
-            (&format!("x-amz-checksum-crc32c:{abc}"), ErrorCode::MalformedChunkedBody),
-            (&format!("x-amz-checksum-crc32 :{abc}"), ErrorCode::MalformedChunkedBody),
-            (&format!(" x-amz-checksum-crc32:{abc}"), ErrorCode::MalformedChunkedBody),
-            (&format!("x-amz-checksum-crc32{abc}"), ErrorCode::MalformedChunkedBody),
+            (
+                "x-amz-checksum-md5:1B2M2Y8AsgTpgAmY7PhCfg==",
+                ErrorCode::UnsupportedChecksum,
+            ),
+            (
+                &format!("x-amz-checksum-crc32c:{abc}"),
+                ErrorCode::MalformedChunkedBody,
+            ),
+            (
+                &format!("x-amz-checksum-crc32 :{abc}"),
+                ErrorCode::MalformedChunkedBody,
+            ),
+            (
+                &format!(" x-amz-checksum-crc32:{abc}"),
+                ErrorCode::MalformedChunkedBody,
+            ),
+            (
+                &format!("x-amz-checksum-crc32{abc}"),
+                ErrorCode::MalformedChunkedBody,
+            ),
             ("x-amz-meta-color:blue", ErrorCode::MalformedChunkedBody),
-            (&format!("x-amz-trailer-signature:{}", "0".repeat(64)), ErrorCode::MalformedChunkedBody),
-            (&format!("x-amz-checksum-crc32:{}", "A".repeat(300)), ErrorCode::MalformedChunkedBody),
+            (
+                &format!("x-amz-trailer-signature:{}", "0".repeat(64)),
+                ErrorCode::MalformedChunkedBody,
+            ),
+            (
+                &format!("x-amz-checksum-crc32:{}", "A".repeat(300)),
+                ErrorCode::MalformedChunkedBody,
+            ),
             ("x-amz-checksum-", ErrorCode::MalformedChunkedBody),
         ];
         for (line, code) in cases {
@@ -1286,8 +1364,14 @@ mod tests {
         }
         // Missing, twice, or followed by another.
         assert_eq!(ok(unsigned, &[]), Err(ErrorCode::MalformedChunkedBody));
-        assert_eq!(ok(unsigned, &[&line, &line]), Err(ErrorCode::MalformedChunkedBody));
-        assert_eq!(ok(unsigned, &[&line, "x-amz-meta-a:b"]), Err(ErrorCode::MalformedChunkedBody));
+        assert_eq!(
+            ok(unsigned, &[&line, &line]),
+            Err(ErrorCode::MalformedChunkedBody)
+        );
+        assert_eq!(
+            ok(unsigned, &[&line, "x-amz-meta-a:b"]),
+            Err(ErrorCode::MalformedChunkedBody)
+        );
         // No trailer announced: none may come.
         let bare = Encoding {
             trailer: None,
@@ -1295,7 +1379,10 @@ mod tests {
         };
         assert_eq!(ok(bare, &[]), Ok(b"abc".to_vec()));
         assert_eq!(ok(bare, &[&line]), Err(ErrorCode::MalformedChunkedBody));
-        assert_eq!(ok(Encoding::signed(), &[&line]), Err(ErrorCode::MalformedChunkedBody));
+        assert_eq!(
+            ok(Encoding::signed(), &[&line]),
+            Err(ErrorCode::MalformedChunkedBody)
+        );
     }
 
     #[test]
@@ -1311,10 +1398,16 @@ mod tests {
         assert_eq!(decode(&[&spaced, &signature]), Ok(b"abc".to_vec()));
         // Another checksum value: the signature (over it) fails first.
         let (changed, _) = signed_trailer_lines(encoding, "AAAAAA==");
-        assert_eq!(decode(&[&changed, &signature]), Err(ErrorCode::InvalidSignature));
+        assert_eq!(
+            decode(&[&changed, &signature]),
+            Err(ErrorCode::InvalidSignature)
+        );
         // A wrong value, correctly signed (a client's bug): the checksum fails.
         let (wrong, wrong_signature) = signed_trailer_lines(encoding, "AAAAAA==");
-        assert_eq!(decode(&[&wrong, &wrong_signature]), Err(ErrorCode::ChecksumMismatch));
+        assert_eq!(
+            decode(&[&wrong, &wrong_signature]),
+            Err(ErrorCode::ChecksumMismatch)
+        );
         // Missing, misplaced, repeated or malformed signature.
         let malformed = ErrorCode::MalformedChunkedBody;
         assert_eq!(decode(&[&checksum]), Err(malformed));
@@ -1322,9 +1415,18 @@ mod tests {
         assert_eq!(decode(&[&signature, &checksum]), Err(malformed));
         assert_eq!(decode(&[&checksum, &signature, &signature]), Err(malformed));
         assert_eq!(decode(&[&checksum, &signature, &checksum]), Err(malformed));
-        assert_eq!(decode(&[&checksum, &signature, "x-amz-meta-a:b"]), Err(malformed));
-        assert_eq!(decode(&[&checksum, &signature.to_uppercase()]), Err(malformed));
-        assert_eq!(decode(&[&checksum, &signature[..signature.len() - 1]]), Err(malformed));
+        assert_eq!(
+            decode(&[&checksum, &signature, "x-amz-meta-a:b"]),
+            Err(malformed)
+        );
+        assert_eq!(
+            decode(&[&checksum, &signature.to_uppercase()]),
+            Err(malformed)
+        );
+        assert_eq!(
+            decode(&[&checksum, &signature[..signature.len() - 1]]),
+            Err(malformed)
+        );
         assert_eq!(decode(&[]), Err(malformed));
         // The final chunk straight into the end, as without a trailer.
         assert_eq!(
@@ -1337,7 +1439,10 @@ mod tests {
             ..encoding
         };
         let (_, other_signature) = signed_trailer_lines(other, &abc);
-        assert_eq!(decode(&[&checksum, &other_signature]), Err(ErrorCode::InvalidSignature));
+        assert_eq!(
+            decode(&[&checksum, &other_signature]),
+            Err(ErrorCode::InvalidSignature)
+        );
     }
 
     #[test]
@@ -1349,7 +1454,11 @@ mod tests {
                 Encoding::unsigned_trailer(algorithm),
             ] {
                 let wire = encoding.encode(&chunks);
-                assert_eq!(decode_in_pieces(encoding, &wire, 13), Ok(data.clone()), "{encoding:?}");
+                assert_eq!(
+                    decode_in_pieces(encoding, &wire, 13),
+                    Ok(data.clone()),
+                    "{encoding:?}"
+                );
                 // The wrong value, signed as the client would.
                 let wrong = checksum_of(algorithm, b"other");
                 assert_ne!(wrong, checksum_of(algorithm, &data));
@@ -1373,7 +1482,10 @@ mod tests {
                 AwsChunked::new(signing, None, Some((algorithm, value.into())), None)
             };
             let right = checksum_of(algorithm, &data);
-            assert_eq!(decode_with(header(right.as_bytes()), &wire, 17), Ok(data.clone()));
+            assert_eq!(
+                decode_with(header(right.as_bytes()), &wire, 17),
+                Ok(data.clone())
+            );
             let wrong = checksum_of(algorithm, b"other");
             assert_eq!(
                 decode_with(header(wrong.as_bytes()), &wire, 17),
@@ -1386,10 +1498,141 @@ mod tests {
         }
     }
 
+    /// Every streaming case of `tests/vectors/sigv4.json`: the chain as a
+    /// signer computes it, and the body as the client sent it, decoded.
+    #[test]
+    fn the_sigv4_json_streaming_vectors() {
+        use crate::schemes::sigv4::checksum::tests::{from_hex, vector_body, VECTORS};
+        let cases: Vec<serde_json::Value> = serde_json::from_str(VECTORS).unwrap();
+        let text = |value: &serde_json::Value| value.as_str().unwrap().to_owned();
+        let mut seen = 0;
+        for case in cases.iter().filter(|case| case["kind"] == "streaming") {
+            let name = text(&case["name"]);
+            let streaming = &case["streaming"];
+            let expected = &case["expected"];
+            let data = vector_body(&streaming["decoded_body"]);
+            let wire_body = &case["request"]["body"];
+            let mut wire = Vec::new();
+            for segment in wire_body["segments"].as_array().unwrap() {
+                if let Some(ascii) = segment["ascii"].as_str() {
+                    wire.extend_from_slice(ascii.as_bytes());
+                } else {
+                    let range = segment["body"].as_array().unwrap();
+                    let at = |i: usize| range[i].as_u64().unwrap() as usize;
+                    wire.extend_from_slice(&data[at(0)..at(1)]);
+                }
+            }
+            assert_eq!(
+                wire.len() as u64,
+                wire_body["len"].as_u64().unwrap(),
+                "{name}"
+            );
+            assert_eq!(
+                BodyDigest::of(&wire).to_hex(),
+                text(&wire_body["sha256"]),
+                "{name}"
+            );
+
+            let key = Secret::new(from_hex(&text(&expected["signing_key_hex"]))).unwrap();
+            let amz_date = text(&case["amz_date"]);
+            let string_to_sign = text(&expected["string_to_sign"]);
+            let scope = string_to_sign.lines().nth(2).unwrap().to_owned();
+            let seed = parse_signature(text(&expected["seed_signature"]).as_bytes()).unwrap();
+            let mode = text(&streaming["x_amz_content_sha256"]);
+            let signed = mode.starts_with("STREAMING-AWS4-HMAC-SHA256-PAYLOAD");
+            let header = |wanted: &str| {
+                let headers = case["request"]["headers"].as_array().unwrap();
+                headers.iter().find_map(|pair| {
+                    let name = pair[0].as_str().unwrap();
+                    name.eq_ignore_ascii_case(wanted).then(|| text(&pair[1]))
+                })
+            };
+            let trailer = header("x-amz-trailer")
+                .map(|name| ChecksumAlgorithm::from_header_name(name.as_bytes()).unwrap());
+            let decoded_length = streaming["decoded_length"].as_u64();
+            assert_eq!(decoded_length, Some(data.len() as u64), "{name}");
+
+            // The chain, as a signer computes it, over the chunks' data.
+            let mut previous = seed;
+            let mut offset = 0;
+            for chunk in expected["chunks"].as_array().unwrap() {
+                let size = chunk["size"].as_u64().unwrap() as usize;
+                let digest = BodyDigest::of(&data[offset..offset + size]);
+                offset += size;
+                assert_eq!(digest.to_hex(), text(&chunk["data_sha256"]), "{name}");
+                if signed {
+                    previous =
+                        chunk_signature(&key, &amz_date, &scope, &previous, digest.as_bytes());
+                    assert_eq!(to_hex(&previous), text(&chunk["signature"]), "{name}");
+                }
+            }
+            assert_eq!(offset, data.len(), "{name}");
+            if let (true, Some(_)) = (signed, trailer) {
+                let canonical = text(&expected["trailer"]["canonical_trailers"]);
+                let signature =
+                    trailer_signature(&key, &amz_date, &scope, &previous, canonical.as_bytes());
+                assert_eq!(
+                    to_hex(&signature),
+                    text(&expected["trailer"]["signature"]),
+                    "{name}"
+                );
+            }
+
+            // The body as the client sent it.
+            let check = || {
+                let signing = if signed {
+                    ChunkSigning::Signed {
+                        key: key.clone(),
+                        amz_date: amz_date.as_str().into(),
+                        scope: scope.as_str().into(),
+                        seed,
+                    }
+                } else {
+                    ChunkSigning::Unsigned
+                };
+                AwsChunked::new(signing, trailer, None, decoded_length)
+            };
+            let pieces: &[usize] = if wire.len() < 100_000 {
+                &[1, 2, 3, 7, 1000, 8192]
+            } else {
+                &[4093, 65536]
+            };
+            for &piece in pieces.iter().chain([&wire.len()]) {
+                assert_eq!(
+                    decode_with(check(), &wire, piece),
+                    Ok(data.clone()),
+                    "{name} {piece}"
+                );
+            }
+            // Its last data byte changed.
+            if let Some(&last) = data.last() {
+                let at = wire
+                    .windows(data.len().min(64))
+                    .rposition(|w| w == &data[data.len() - data.len().min(64)..])
+                    .unwrap()
+                    + data.len().min(64)
+                    - 1;
+                assert_eq!(wire[at], last);
+                let mut changed = wire.clone();
+                changed[at] ^= 1;
+                let code = if signed {
+                    ErrorCode::InvalidSignature
+                } else {
+                    ErrorCode::ChecksumMismatch
+                };
+                assert_eq!(decode_with(check(), &changed, 4096), Err(code), "{name}");
+            }
+            seen += 1;
+        }
+        assert!(seen >= 9, "{seen}");
+    }
+
     #[test]
     fn memory_is_bounded() {
-        // No buffer grows with the body: the check is a fixed size.
-        assert!(std::mem::size_of::<AwsChunked>() < 1024);
+        // No buffer grows with the body: the check is a fixed size (about
+        // 1.2 KiB: the line buffer, and two checksums, a CRC's state
+        // carrying its ~300-byte parameter table).
+        assert!(std::mem::size_of::<AwsChunked>() < 2048);
         // A chunk far larger than any frame passes through piece by piece.
         let encoding = Encoding::unsigned_trailer(ChecksumAlgorithm::Crc64Nvme);
         let big = vec![b'z'; 1 << 20];
@@ -1411,7 +1654,10 @@ mod tests {
                 }
                 let mut cut = wire.clone();
                 cut.remove(at);
-                assert!(decode_in_pieces(encoding, &cut, 5).is_err(), "{encoding:?} {at}");
+                assert!(
+                    decode_in_pieces(encoding, &cut, 5).is_err(),
+                    "{encoding:?} {at}"
+                );
             }
         }
     }

@@ -191,3 +191,6 @@ impl SigV4 {
         self.regions.iter().map(|region| &**region).chain(fallback)
     }
 }
+
+#[cfg(test)]
+mod vectors;

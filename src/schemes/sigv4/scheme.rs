@@ -86,10 +86,11 @@ impl Scheme for SigV4 {
         authorization: &HeaderValue,
         head: &Head<'_>,
     ) -> Result<Box<dyn Claim>, ErrorCode> {
-        let credentials = authorization::parse_header(authorization.as_bytes()).map_err(|error| {
-            tracing::debug!(%error, "tower-hmac: malformed SigV4 Authorization header");
-            ErrorCode::MalformedAuthorization
-        })?;
+        let credentials =
+            authorization::parse_header(authorization.as_bytes()).map_err(|error| {
+                tracing::debug!(%error, "tower-hmac: malformed SigV4 Authorization header");
+                ErrorCode::MalformedAuthorization
+            })?;
         let amz_date = one_header(head.headers, &X_AMZ_DATE)
             .and_then(|value| value.to_str().ok())
             .ok_or_else(|| {
@@ -120,7 +121,12 @@ enum Window {
 
 impl SigV4 {
     /// Checks `amz_date` against the scope and the clock; its Unix time.
-    fn check_time(&self, credentials: &Credentials, amz_date: &str, now: u64) -> Result<u64, ErrorCode> {
+    fn check_time(
+        &self,
+        credentials: &Credentials,
+        amz_date: &str,
+        now: u64,
+    ) -> Result<u64, ErrorCode> {
         let signed_at = parse_amz_date(amz_date).ok_or_else(|| {
             tracing::debug!(key_id = %credentials.key_id, "tower-hmac: X-Amz-Date is not yyyymmddThhmmssZ");
             ErrorCode::MalformedAuthorization
@@ -154,7 +160,8 @@ impl SigV4 {
             return Err(ErrorCode::PresignedUrlNotAllowed);
         }
         let credentials = presigned.credentials;
-        let signed_at = parse_amz_date(&presigned.amz_date).ok_or(ErrorCode::MalformedAuthorization)?;
+        let signed_at =
+            parse_amz_date(&presigned.amz_date).ok_or(ErrorCode::MalformedAuthorization)?;
         self.check_scope(&credentials, &presigned.amz_date)?;
         let until = signed_at.saturating_add(presigned.expires);
         // Dated in the future beyond the skew, or expired.
@@ -163,7 +170,13 @@ impl SigV4 {
             return Err(ErrorCode::StaleRequest);
         }
         let window = Window::Presigned { signed_at, until };
-        self.claim_with(head, credentials, &presigned.amz_date, window, Some("X-Amz-Signature"))
+        self.claim_with(
+            head,
+            credentials,
+            &presigned.amz_date,
+            window,
+            Some("X-Amz-Signature"),
+        )
     }
 
     /// The checks both forms share, and the claim.
@@ -193,7 +206,10 @@ impl SigV4 {
             tracing::debug!(%key_id, header = name, "tower-hmac: header must be signed");
             return Err(ErrorCode::UnsignedHeader);
         }
-        let payload = match (Payload::of(one_header(head.headers, &X_AMZ_CONTENT_SHA256)), window) {
+        let payload = match (
+            Payload::of(one_header(head.headers, &X_AMZ_CONTENT_SHA256)),
+            window,
+        ) {
             (Err(error), _) => {
                 tracing::debug!(%key_id, %error, "tower-hmac: malformed x-amz-content-sha256");
                 return Err(ErrorCode::MalformedAuthorization);
@@ -217,7 +233,8 @@ impl SigV4 {
                 skip_parameter,
             },
         );
-        let nonce = Nonce::new(&credentials.signature_hex).map_err(|_| ErrorCode::MalformedAuthorization)?;
+        let nonce = Nonce::new(&credentials.signature_hex)
+            .map_err(|_| ErrorCode::MalformedAuthorization)?;
         let payload_line = one_header(head.headers, &X_AMZ_CONTENT_SHA256)
             .and_then(|value| value.to_str().ok())
             .map(Box::<str>::from);
@@ -270,14 +287,19 @@ impl BodyRules {
             }
         }
         if let Some(value) = headers.get(X_AMZ_TRAILER) {
-            if !matches!(payload, Payload::StreamingSigned { trailer: true } | Payload::StreamingUnsigned) {
+            if !matches!(
+                payload,
+                Payload::StreamingSigned { trailer: true } | Payload::StreamingUnsigned
+            ) {
                 tracing::debug!("tower-hmac: x-amz-trailer without a trailer payload mode");
                 return Err(ErrorCode::MalformedChunkedBody);
             }
-            rules.trailer = Some(ChecksumAlgorithm::from_header_name(value.as_bytes()).ok_or_else(|| {
-                tracing::debug!("tower-hmac: x-amz-trailer names no known checksum");
-                ErrorCode::UnsupportedChecksum
-            })?);
+            rules.trailer = Some(
+                ChecksumAlgorithm::from_header_name(value.as_bytes()).ok_or_else(|| {
+                    tracing::debug!("tower-hmac: x-amz-trailer names no known checksum");
+                    ErrorCode::UnsupportedChecksum
+                })?,
+            );
         } else if matches!(payload, Payload::StreamingUnsigned) {
             // Without its trailer checksum an unsigned stream has nothing at all checking it.
             tracing::debug!("tower-hmac: STREAMING-UNSIGNED-PAYLOAD-TRAILER without x-amz-trailer");
@@ -360,14 +382,20 @@ impl Claim for SigV4Claim {
             ("canonical_request", self.canonical.text(payload)),
             (
                 "string_to_sign",
-                self.canonical.string_to_sign(&self.amz_date, &self.scope, payload),
+                self.canonical
+                    .string_to_sign(&self.amz_date, &self.scope, payload),
             ),
         ]
     }
 
     fn authenticate(self: Box<Self>, secret: &Secret, bodiless: bool) -> Authentication {
         let credentials = &self.credentials;
-        let key = signing_key(secret, &credentials.date, &credentials.region, &credentials.service);
+        let key = signing_key(
+            secret,
+            &credentials.date,
+            &credentials.region,
+            &credentials.service,
+        );
         let Some(payload_line) = self.payload_line(bodiless) else {
             // The signature covers the body's hash: judged at its end.
             return Authentication::Deferred(Box::new(ComputedPayload {
@@ -380,11 +408,17 @@ impl Claim for SigV4Claim {
                 canonical: self.canonical,
             }));
         };
-        let expected = self.canonical.signature(&key, &self.amz_date, &self.scope, payload_line);
+        let expected = self
+            .canonical
+            .signature(&key, &self.amz_date, &self.scope, payload_line);
         if !signatures_equal(&expected, &credentials.signature) {
             return Authentication::Refused(ErrorCode::InvalidSignature);
         }
-        let checksum = self.body.checksum.clone().map(|(algorithm, value)| (algorithm.hasher(), value));
+        let checksum = self
+            .body
+            .checksum
+            .clone()
+            .map(|(algorithm, value)| (algorithm.hasher(), value));
         if bodiless {
             return match self.payload {
                 // The last chunk, which signs the end, never came.
@@ -502,7 +536,8 @@ impl BodyCheck for ComputedPayload {
             ("canonical_request", self.canonical.text(&received)),
             (
                 "string_to_sign",
-                self.canonical.string_to_sign(&self.amz_date, &self.scope, &received),
+                self.canonical
+                    .string_to_sign(&self.amz_date, &self.scope, &received),
             ),
             ("received_digest", received),
         ]
@@ -510,7 +545,9 @@ impl BodyCheck for ComputedPayload {
 
     fn finish(self: Box<Self>) -> Result<(), ErrorCode> {
         let received = self.hasher.finish().to_hex();
-        let expected = self.canonical.signature(&self.key, &self.amz_date, &self.scope, &received);
+        let expected = self
+            .canonical
+            .signature(&self.key, &self.amz_date, &self.scope, &received);
         if !signatures_equal(&expected, &self.signature) {
             return Err(ErrorCode::InvalidSignature);
         }

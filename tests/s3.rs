@@ -1,0 +1,1 @@
+//! examples/s3 against boto3 (work in progress).

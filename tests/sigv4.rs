@@ -1,0 +1,1 @@
+//! SigV4 against AWS's own signer (being written).
