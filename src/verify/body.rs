@@ -102,6 +102,8 @@ impl Body for SignedBody {
                 Some(progress) if progress.decodes() && frame.is_data() => {
                     let data = frame.into_data().unwrap_or_default();
                     if let Err(code) = progress.decode(data, &mut this.decoded) {
+                        // Nothing from a refused body reaches the handler after its error.
+                        this.decoded.clear();
                         this.progress = None;
                         this.failed = true;
                         this.shared.body_settled(Err(code));
