@@ -8,11 +8,12 @@
 //!   other service the path with dot segments and empty segments removed,
 //!   each segment percent-encoded again (botocore and `aws-sigv4` both
 //!   encode the path they sent a second time);
-//! - the canonical query is every parameter percent-decoded, encoded again
-//!   with AWS's unreserved set (`A-Za-z0-9-_.~`), and sorted by name, then
-//!   value;
+//! - the canonical query is every parameter decoded (`+` as a space, as
+//!   `aws-sigv4` reads it), encoded again with AWS's unreserved set
+//!   (`A-Za-z0-9-_.~`), and sorted by name, then value;
 //! - each signed header is `name:value`, its values trimmed, runs of spaces
-//!   made one, and several values joined by `,`.
+//!   made one, and several values joined by `,`; the bytes as sent (UTF-8
+//!   stays UTF-8).
 
 use std::fmt::Write as _;
 
@@ -80,8 +81,9 @@ pub(crate) fn signing_key(secret: &Secret, date: &str, region: &str, service: &s
 /// only be known once the body has been read).
 #[derive(Debug, Clone)]
 pub(crate) struct CanonicalRequest {
-    /// Every line before the payload hash, each ending in `\n`.
-    head: String,
+    /// Every line before the payload hash, each ending in `\n`. Bytes, not
+    /// text: header values are signed as the bytes sent.
+    head: Vec<u8>,
 }
 
 /// What the canonical request is built from, besides the head of the request.
@@ -100,30 +102,30 @@ impl CanonicalRequest {
         headers: &HeaderMap,
         how: &Canonicalize<'_>,
     ) -> Self {
-        let mut head = String::with_capacity(256);
-        head.push_str(method.as_str());
-        head.push('\n');
-        canonical_uri(uri.path(), how.mode, &mut head);
-        head.push('\n');
-        canonical_query(uri.query().unwrap_or(""), how.skip_parameter, &mut head);
-        head.push('\n');
+        let mut text = String::with_capacity(256);
+        text.push_str(method.as_str());
+        text.push('\n');
+        canonical_uri(uri.path(), how.mode, &mut text);
+        text.push('\n');
+        canonical_query(uri.query().unwrap_or(""), how.skip_parameter, &mut text);
+        text.push('\n');
+        let mut head = text.into_bytes();
         for name in how.signed_headers.split(';') {
-            head.push_str(name);
-            head.push(':');
+            head.extend_from_slice(name.as_bytes());
+            head.push(b':');
             canonical_header_value(name, uri, headers, &mut head);
-            head.push('\n');
+            head.push(b'\n');
         }
-        head.push('\n');
-        head.push_str(how.signed_headers);
-        head.push('\n');
+        head.push(b'\n');
+        head.extend_from_slice(how.signed_headers.as_bytes());
+        head.push(b'\n');
         Self { head }
     }
 
     /// The whole canonical request, with `payload` (a hex digest, or a
     /// literal such as `UNSIGNED-PAYLOAD`) as its last line.
     pub(crate) fn text(&self, payload: &str) -> String {
-        let mut text = String::with_capacity(self.head.len() + payload.len());
-        text.push_str(&self.head);
+        let mut text = String::from_utf8_lossy(&self.head).into_owned();
         text.push_str(payload);
         text
     }
@@ -131,7 +133,7 @@ impl CanonicalRequest {
     /// The string-to-sign for this request with `payload` as its payload hash.
     pub(crate) fn string_to_sign(&self, amz_date: &str, scope: &str, payload: &str) -> String {
         let mut hasher = Sha256::new();
-        hasher.update(self.head.as_bytes());
+        hasher.update(&self.head);
         hasher.update(payload.as_bytes());
         string_to_sign(amz_date, scope, &hasher.finalize().into())
     }
@@ -181,7 +183,7 @@ fn canonical_uri(path: &str, mode: UriMode, out: &mut String) {
     match mode {
         UriMode::S3 => out.push_str(path),
         UriMode::Normalized => {
-            // RFC 3986 §5.2.4, and runs of `/` made one, as botocore does.
+            // RFC 3986 §5.2.4, and runs of `/` made one, as `aws-sigv4` and botocore do.
             let mut segments: Vec<&str> = Vec::new();
             for segment in path.split('/') {
                 match segment {
@@ -199,7 +201,11 @@ fn canonical_uri(path: &str, mode: UriMode, out: &mut String) {
                 }
                 out.extend(utf8_percent_encode(segment, PATH));
             }
-            if path.ends_with('/') && !segments.is_empty() {
+            // RFC 3986 §5.2.4: a path ending in a slash or a dot segment keeps its slash.
+            let trailing = ["/", "/.", "/..", "/./", "/../"]
+                .iter()
+                .any(|end| path.ends_with(end));
+            if trailing && !segments.is_empty() {
                 out.push('/');
             }
         }
@@ -228,40 +234,45 @@ fn canonical_query(query: &str, skip: Option<&str>, out: &mut String) {
     }
 }
 
-/// Percent-decodes `text` (`+` stays `+`) and encodes it with AWS's unreserved set.
+/// Decodes `text` as a query is (`+` is a space, as `aws-sigv4` reads it)
+/// and encodes it with AWS's unreserved set.
 fn reencode(text: &str) -> String {
-    let decoded: Vec<u8> = percent_decode(text.as_bytes()).collect();
+    let decoded: Vec<u8> = if text.contains('+') {
+        percent_decode(text.replace('+', " ").as_bytes()).collect()
+    } else {
+        percent_decode(text.as_bytes()).collect()
+    };
     let mut out = String::with_capacity(decoded.len());
     out.extend(percent_encoding::percent_encode(&decoded, UNRESERVED));
     out
 }
 
-/// The values of header `name`, trimmed, runs of spaces made one, joined
-/// by `,`. `host` falls back to the URI's authority (HTTP/2's `:authority`).
-fn canonical_header_value(name: &str, uri: &Uri, headers: &HeaderMap, out: &mut String) {
+/// The values of header `name` as sent: trimmed, runs of spaces made one
+/// (AWS's "trimall"; tabs inside a value stay, as `aws-sigv4` keeps them),
+/// joined by `,`. `host` falls back to the URI's authority (HTTP/2's `:authority`).
+fn canonical_header_value(name: &str, uri: &Uri, headers: &HeaderMap, out: &mut Vec<u8>) {
     let mut values = headers.get_all(name).iter().peekable();
     if values.peek().is_none() && name == "host" {
         if let Some(authority) = uri.authority() {
-            out.push_str(crate::schemes::host_of(authority));
+            out.extend_from_slice(crate::schemes::host_of(authority).as_bytes());
         }
         return;
     }
     for (i, value) in values.enumerate() {
         if i > 0 {
-            out.push(',');
+            out.push(b',');
         }
         let mut space = false;
         for &byte in value.as_bytes().trim_ascii() {
-            if byte == b' ' || byte == b'\t' {
+            if byte == b' ' {
                 space = true;
                 continue;
             }
             if space {
-                out.push(' ');
+                out.push(b' ');
                 space = false;
             }
-            // Header values are visible ASCII or obs-text; keep each byte as a char.
-            out.push(char::from(byte));
+            out.push(byte);
         }
     }
 }
@@ -269,6 +280,7 @@ fn canonical_header_value(name: &str, uri: &Uri, headers: &HeaderMap, out: &mut 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderValue;
 
     fn uri(mode: UriMode, path: &str) -> String {
         let mut out = String::new();
@@ -289,6 +301,9 @@ mod tests {
         assert_eq!(uri(UriMode::Normalized, "/a%20b/../c//d/./e/"), "/c/d/e/");
         assert_eq!(uri(UriMode::Normalized, "/a%20b/c%2Fd"), "/a%2520b/c%252Fd");
         assert_eq!(uri(UriMode::Normalized, "/.."), "/");
+        assert_eq!(uri(UriMode::Normalized, "/a/b/."), "/a/b/");
+        assert_eq!(uri(UriMode::Normalized, "/a/b/.."), "/a/");
+        assert_eq!(uri(UriMode::Normalized, "/a/b/../"), "/a/");
         assert_eq!(uri(UriMode::Normalized, "/"), "/");
     }
 
@@ -297,7 +312,7 @@ mod tests {
         assert_eq!(query(""), "");
         assert_eq!(query("b=2&a=1&a=0"), "a=0&a=1&b=2");
         assert_eq!(query("x&y="), "x=&y=");
-        assert_eq!(query("k=a+b%20c%7e~"), "k=a%2Bb%20c~~");
+        assert_eq!(query("k=a+b%20c%7e~%2B"), "k=a%20b%20c~~%2B");
         assert_eq!(query("X-Amz-Signature=abc&z=1"), "z=1");
         assert_eq!(query("p=%2f%2F/"), "p=%2F%2F%2F");
     }
@@ -307,13 +322,24 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.append("x-amz-meta-a", "  one   two ".parse().unwrap());
         headers.append("x-amz-meta-a", "three".parse().unwrap());
-        let mut out = String::new();
-        canonical_header_value("x-amz-meta-a", &Uri::from_static("/"), &headers, &mut out);
-        assert_eq!(out, "one two,three");
-        let mut out = String::new();
+        headers.append(
+            "x-amz-meta-b",
+            HeaderValue::from_bytes(b"caf\xc3\xa9 \ta").unwrap(),
+        );
+        let value = |name: &str, uri: &Uri, headers: &HeaderMap| {
+            let mut out = Vec::new();
+            canonical_header_value(name, uri, headers, &mut out);
+            out
+        };
+        let root = Uri::from_static("/");
+        assert_eq!(value("x-amz-meta-a", &root, &headers), b"one two,three");
+        // UTF-8 is signed as the bytes sent; a tab is not a space.
+        assert_eq!(
+            value("x-amz-meta-b", &root, &headers),
+            "café \ta".as_bytes()
+        );
         let uri = Uri::from_static("http://example.com:8080/x");
-        canonical_header_value("host", &uri, &HeaderMap::new(), &mut out);
-        assert_eq!(out, "example.com:8080");
+        assert_eq!(value("host", &uri, &HeaderMap::new()), b"example.com:8080");
     }
 
     /// AWS's documented example: GET /test.txt of examplebucket, with a Range header.

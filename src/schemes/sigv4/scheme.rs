@@ -206,10 +206,11 @@ impl SigV4 {
             tracing::debug!(%key_id, header = name, "tower-hmac: header must be signed");
             return Err(ErrorCode::UnsignedHeader);
         }
-        let payload = match (
-            Payload::of(one_header(head.headers, &X_AMZ_CONTENT_SHA256)),
-            window,
-        ) {
+        let content_sha256 = at_most_one(head.headers, &X_AMZ_CONTENT_SHA256).map_err(|()| {
+            tracing::debug!(%key_id, "tower-hmac: more than one x-amz-content-sha256");
+            ErrorCode::MalformedAuthorization
+        })?;
+        let payload = match (Payload::of(content_sha256), window) {
             (Err(error), _) => {
                 tracing::debug!(%key_id, %error, "tower-hmac: malformed x-amz-content-sha256");
                 return Err(ErrorCode::MalformedAuthorization);
@@ -235,7 +236,7 @@ impl SigV4 {
         );
         let nonce = Nonce::new(&credentials.signature_hex)
             .map_err(|_| ErrorCode::MalformedAuthorization)?;
-        let payload_line = one_header(head.headers, &X_AMZ_CONTENT_SHA256)
+        let payload_line = content_sha256
             .and_then(|value| value.to_str().ok())
             .map(Box::<str>::from);
         Ok(Box::new(SigV4Claim {
@@ -268,7 +269,9 @@ struct BodyRules {
 impl BodyRules {
     fn of(headers: &HeaderMap, payload: Payload) -> Result<Self, ErrorCode> {
         let mut rules = Self::default();
-        if let Some(value) = headers.get(X_AMZ_SDK_CHECKSUM) {
+        if let Some(value) = at_most_one(headers, &X_AMZ_SDK_CHECKSUM)
+            .map_err(|()| ErrorCode::UnsupportedChecksum)?
+        {
             if ChecksumAlgorithm::from_sdk_name(value.as_bytes()).is_none() {
                 tracing::debug!("tower-hmac: unknown x-amz-sdk-checksum-algorithm");
                 return Err(ErrorCode::UnsupportedChecksum);
@@ -286,7 +289,13 @@ impl BodyRules {
                 rules.checksum = Some((algorithm, value.as_bytes().into()));
             }
         }
-        if let Some(value) = headers.get(X_AMZ_TRAILER) {
+        let repeated = |name: &HeaderName| {
+            at_most_one(headers, name).map_err(|()| {
+                tracing::debug!(header = %name, "tower-hmac: repeated header");
+                ErrorCode::MalformedChunkedBody
+            })
+        };
+        if let Some(value) = repeated(&X_AMZ_TRAILER)? {
             if !matches!(
                 payload,
                 Payload::StreamingSigned { trailer: true } | Payload::StreamingUnsigned
@@ -306,7 +315,7 @@ impl BodyRules {
             return Err(ErrorCode::MalformedChunkedBody);
         }
         if payload.streaming() {
-            if let Some(value) = headers.get(X_AMZ_DECODED_LENGTH) {
+            if let Some(value) = repeated(&X_AMZ_DECODED_LENGTH)? {
                 let length = value.to_str().ok().and_then(parse_decimal).ok_or_else(|| {
                     tracing::debug!("tower-hmac: malformed x-amz-decoded-content-length");
                     ErrorCode::MalformedChunkedBody
@@ -320,9 +329,20 @@ impl BodyRules {
 
 /// The one value of header `name`, if it has exactly one.
 fn one_header<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Option<&'h HeaderValue> {
+    at_most_one(headers, name).ok().flatten()
+}
+
+/// The value of header `name`, if any; `Err` if it is repeated.
+fn at_most_one<'h>(
+    headers: &'h HeaderMap,
+    name: &HeaderName,
+) -> Result<Option<&'h HeaderValue>, ()> {
     let mut values = headers.get_all(name).iter();
-    let value = values.next()?;
-    values.next().is_none().then_some(value)
+    let first = values.next();
+    match values.next() {
+        None => Ok(first),
+        Some(_) => Err(()),
+    }
 }
 
 /// A parsed SigV4 request, waiting for its key.
