@@ -34,7 +34,10 @@ use http::{header, HeaderValue, Response, StatusCode};
 /// | `replay_store_unavailable` | 503 | the nonce store returned an error or is full |
 ///
 /// Every 401 from the layer carries a `WWW-Authenticate` challenge naming
-/// the scheme(s) it accepts (`HMAC-SHA256` by default).
+/// the scheme(s) it accepts (`HMAC-SHA256` by default). A scheme may answer
+/// the refusals of the requests it judged with another status of the same
+/// class and header fields of its own ([`Scheme::refusal`](crate::schemes::Scheme::refusal));
+/// the `code` is the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorCode {
@@ -226,7 +229,16 @@ impl ErrorCode {
 
     /// The problem response with an `explanation` object of these members, if any.
     pub(crate) fn explained(self, explanation: &[(&'static str, String)]) -> Response<Bytes> {
-        let status = self.status();
+        self.problem(self.status(), explanation)
+    }
+
+    /// [`explained`](Self::explained), answered with `status` (the one a
+    /// scheme chose for its clients; the body's `status` and `title` follow).
+    pub(crate) fn problem(
+        self,
+        status: StatusCode,
+        explanation: &[(&'static str, String)],
+    ) -> Response<Bytes> {
         let mut body = serde_json::json!({
             "type": "about:blank",
             "title": status.canonical_reason().unwrap_or("Error"),

@@ -8,7 +8,8 @@
 //! 256 MiB. The script reports what each operation sent and got; the
 //! expectations are here, with what the server stored: exactly the objects
 //! that were put, with their bytes, and nothing of the refused ones (a
-//! wrong secret, a body changed after signing), no temporary file left.
+//! wrong secret, a body changed after signing, an unsigned payload over
+//! HTTP), no temporary file left.
 //!
 //! A missing `python3` or boto3 fails these tests: `.ci/run` installs them.
 
@@ -49,7 +50,8 @@ const MID_KEY: &str = "dir/sub/three mib+\u{e9}?&=#%.bin";
 const ODD_KEY: &str = "odd/../..//x";
 /// About 25 operations, one of them 256 MiB each way.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(600);
-const INSTALL: &str = "install Python 3 and `python3 -m pip install boto3` (.ci/run does)";
+const INSTALL: &str =
+    "install Python 3 and `python3 -m pip install boto3==1.44.8 botocore==1.44.8` (.ci/run does)";
 
 /// One operation of the script, as it reported it.
 #[derive(Debug, Deserialize)]
@@ -91,6 +93,9 @@ const CASES: &[&str] = &[
     "list-prefix",
     "list-delimiter",
     "list-pages",
+    "list-v1",
+    "list-buckets",
+    "get-range",
     "delete-small",
     "get-deleted",
     "get-no-bucket",
@@ -102,13 +107,15 @@ const CASES: &[&str] = &[
     "presigned-get",
     "presigned-tampered",
     "wrong-secret",
+    "put-unsigned",
+    "delete-unsigned",
     "tamper-body",
     "list-after",
 ];
 
 /// Checks one record against its case's expectation; `records` are the
-/// cases before it, by name.
-fn check(r: &Record, records: &BTreeMap<String, &Record>) -> Result<(), String> {
+/// cases before it, by name, `tls` whether they went over HTTPS.
+fn check(r: &Record, records: &BTreeMap<String, &Record>, tls: bool) -> Result<(), String> {
     if let Some(error) = &r.error {
         return Err(format!("the script failed: {error}"));
     }
@@ -162,7 +169,11 @@ fn check(r: &Record, records: &BTreeMap<String, &Record>) -> Result<(), String> 
         "list-prefix" => {
             status(200, None, None)?;
             same("keys", r.fact("keys"), &json!([MID_KEY]))?;
-            same("etags", r.fact("etags"), &json!([earlier("put-3mib", "etag")]))?;
+            same(
+                "etags",
+                r.fact("etags"),
+                &json!([earlier("put-3mib", "etag")]),
+            )?;
             same("sizes", r.fact("sizes"), &json!([3 * MIB]))
         }
         "list-delimiter" => {
@@ -172,10 +183,31 @@ fn check(r: &Record, records: &BTreeMap<String, &Record>) -> Result<(), String> 
         }
         "list-pages" => {
             status(200, None, None)?;
-            same("keys", r.fact("keys"), &json!([MID_KEY, ODD_KEY, "small.txt"]))?;
+            same(
+                "keys",
+                r.fact("keys"),
+                &json!([MID_KEY, ODD_KEY, "small.txt"]),
+            )?;
             same("pages", r.fact("pages"), &json!(3))
         }
-        "delete-small" | "abort" => status(204, None, None),
+        "list-v1" => {
+            status(200, None, None)?;
+            same("keys", r.fact("keys"), &json!([MID_KEY]))
+        }
+        "list-buckets" => {
+            status(200, None, None)?;
+            same("buckets", r.fact("buckets"), &json!([BUCKET]))
+        }
+        "get-range" => {
+            status(206, None, None)?;
+            same("sha256", r.fact("sha256"), r.fact("sent_sha256"))?;
+            let range = format!("bytes 1000-1999/{}", 3 * MIB);
+            same("content range", r.fact("content_range"), &json!(range))
+        }
+        "delete-small" | "abort" | "delete-unsigned" => status(204, None, None),
+        // Accepted only over TLS.
+        "put-unsigned" if tls => status(200, None, None),
+        "put-unsigned" => status(401, Some("401"), Some("unsigned_payload_not_allowed")),
         "get-deleted" => status(404, Some("NoSuchKey"), None),
         "get-no-bucket" => status(404, Some("NoSuchBucket"), None),
         "upload-256mib" => {
@@ -196,12 +228,17 @@ fn check(r: &Record, records: &BTreeMap<String, &Record>) -> Result<(), String> 
         }
         "get-256mib" => {
             status(200, None, None)?;
-            same("sha256", r.fact("sha256"), &earlier("upload-256mib", "sha256"))?;
+            same(
+                "sha256",
+                r.fact("sha256"),
+                &earlier("upload-256mib", "sha256"),
+            )?;
             same("etag", r.fact("etag"), &earlier("upload-256mib", "etag"))?;
             same("len", r.fact("len"), &json!(256 * MIB))
         }
         "complete-wrong-etag" => status(400, Some("InvalidPart"), None),
         "part-after-abort" => status(404, Some("NoSuchUpload"), None),
+        // No body: accepted even where unsigned payloads are not (over HTTP).
         "presigned-get" => {
             status(200, None, None)?;
             same("sha256", r.fact("sha256"), &earlier("put-3mib", "sha256"))
@@ -211,7 +248,11 @@ fn check(r: &Record, records: &BTreeMap<String, &Record>) -> Result<(), String> 
         "wrong-secret" => status(401, Some("401"), Some("invalid_signature")),
         "list-after" => {
             status(200, None, None)?;
-            same("keys", r.fact("keys"), &json!(["big.bin", MID_KEY, ODD_KEY]))
+            same(
+                "keys",
+                r.fact("keys"),
+                &json!(["big.bin", MID_KEY, ODD_KEY]),
+            )
         }
         other => Err(format!("no expectation for {other:?}")),
     }
@@ -219,7 +260,8 @@ fn check(r: &Record, records: &BTreeMap<String, &Record>) -> Result<(), String> 
 
 /// A fresh, empty directory for one test.
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("s3-{name}-{}", std::process::id()));
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("s3-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -236,10 +278,16 @@ async fn start(data: &Path, tls: Option<(&Path, &Path)>) -> String {
         store: store::Store::open(data).unwrap(),
         region: REGION.to_owned(),
     };
-    let app = app::router(Arc::new(s3), app::layer(keys, REGION));
+    let app = app::router(Arc::new(s3), app::layer(keys, REGION, tls.is_some()));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let config = support::ServeConfig::default();
+    // Production settings, with room for a loaded CI machine: this test is
+    // about what boto3 and the layer agree on, not about timeouts.
+    let config = support::ServeConfig {
+        body_timeout: Duration::from_secs(120),
+        request_timeout: Duration::from_secs(600),
+        ..support::ServeConfig::default()
+    };
     match tls {
         Some((cert, key)) => {
             let acceptor = net::tls_acceptor(cert, key).unwrap();
@@ -309,7 +357,11 @@ async fn run_script(endpoint: &str, ca: Option<&Path>) -> BTreeMap<String, Recor
         output.status.success(),
         "s3_boto3.py failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
-    assert_eq!(done, Some(records.len() as u64), "no done line, or a miscount");
+    assert_eq!(
+        done,
+        Some(records.len() as u64),
+        "no done line, or a miscount"
+    );
     let names: Vec<&str> = records.iter().map(|r| r.case.as_str()).collect();
     assert_eq!(names, CASES, "the cases run");
 
@@ -317,15 +369,22 @@ async fn run_script(endpoint: &str, ca: Option<&Path>) -> BTreeMap<String, Recor
     let mut seen = BTreeMap::new();
     let mut failures = 0;
     for record in &records {
-        let verdict = check(record, &seen);
+        let verdict = check(record, &seen, ca.is_some());
         failures += usize::from(verdict.is_err());
         report.push_str(&format!(
             "  {:<22} {:>6.2} s  {} {}{}\n",
             record.case,
             record.seconds,
             record.status.map_or("-".into(), |s| s.to_string()),
-            record.code.as_deref().or(record.problem.as_deref()).unwrap_or(""),
-            verdict.err().map(|e| format!("  FAIL: {e}")).unwrap_or_default()
+            record
+                .code
+                .as_deref()
+                .or(record.problem.as_deref())
+                .unwrap_or(""),
+            verdict
+                .err()
+                .map(|e| format!("  FAIL: {e}"))
+                .unwrap_or_default()
         ));
         seen.insert(record.case.clone(), record);
     }
@@ -415,11 +474,16 @@ async fn boto3_over_https() {
 /// A CA, and a certificate it issued for `localhost` and 127.0.0.1, as
 /// PEM files in `dir`: the CA's, the server's chain, and the server's key.
 fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, KeyUsagePurpose};
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, KeyUsagePurpose,
+    };
 
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     params
         .distinguished_name
         .push(rcgen::DnType::CommonName, "tower-hmac test CA");
@@ -430,7 +494,11 @@ fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     params.use_authority_key_identifier_extension = true;
     let cert = params.signed_by(&key, &ca).unwrap();
 
-    let paths = (dir.join("ca.pem"), dir.join("chain.pem"), dir.join("key.pem"));
+    let paths = (
+        dir.join("ca.pem"),
+        dir.join("chain.pem"),
+        dir.join("key.pem"),
+    );
     std::fs::write(&paths.0, pem("CERTIFICATE", ca.der())).unwrap();
     let chain = pem("CERTIFICATE", cert.der()) + &pem("CERTIFICATE", ca.der());
     std::fs::write(&paths.1, chain).unwrap();
@@ -445,5 +513,52 @@ fn pem(label: &str, der: &[u8]) -> String {
         .chunks(64)
         .map(|line| std::str::from_utf8(line).unwrap())
         .collect();
-    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+/// Listing page by page, one entry a page, through keys and the common
+/// prefixes that roll them up: each entry once, in order.
+#[tokio::test]
+async fn listing_pages_through_common_prefixes() {
+    let dir = scratch("list");
+    let store = store::Store::open(dir.join("data")).unwrap();
+    store.create_bucket("list").await.unwrap();
+    for key in ["a", "d/1", "d/2", "e/x/1", "f", "f/1", "g"] {
+        let mut spool = store.spool().await.unwrap();
+        spool.write(bytes::Bytes::from_static(b"x")).await.unwrap();
+        let body = spool.finish().await.unwrap();
+        store
+            .put_object("list", key, body, Default::default(), true)
+            .await
+            .unwrap();
+    }
+    let pages = |prefix: &'static str, delimiter: &'static str, max: usize| {
+        let store = &store;
+        async move {
+            let (mut after, mut pages) = (None, Vec::new());
+            loop {
+                let page = store
+                    .list("list", prefix, delimiter, after.as_deref(), max)
+                    .await
+                    .unwrap();
+                let mut entries: Vec<String> = page.objects.iter().map(|m| m.key.clone()).collect();
+                entries.extend(page.common_prefixes);
+                entries.sort();
+                pages.push(entries.join(" "));
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => return pages,
+                }
+            }
+        }
+    };
+    assert_eq!(pages("", "/", 1).await, ["a", "d/", "e/", "f", "f/", "g"]);
+    assert_eq!(pages("", "/", 2).await, ["a d/", "e/ f", "f/ g"]);
+    assert_eq!(pages("", "", 3).await, ["a d/1 d/2", "e/x/1 f f/1", "g"]);
+    assert_eq!(pages("d/", "/", 1000).await, ["d/1 d/2"]);
+    assert_eq!(pages("e/", "/", 1000).await, ["e/x/"]);
+    let _ = std::fs::remove_dir_all(&dir);
 }

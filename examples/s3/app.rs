@@ -41,15 +41,17 @@ pub struct S3 {
 }
 
 /// The SigV4 layer for S3 in `region`, with the keys in `keys` (access key
-/// id = key id, secret access key = the secret's base64 text). Unsigned
-/// payloads are allowed because the AWS SDKs send them over TLS (the
-/// signature then covers the head only; the stored object records it);
-/// presigned URLs because `generate_presigned_url` makes them.
-pub fn layer(keys: InMemoryKeys, region: &str) -> SignatureLayer {
+/// id = key id, secret access key = the secret's base64 text), accepting
+/// presigned URLs (`generate_presigned_url`). Unsigned payloads only `over_tls`,
+/// where the AWS SDKs send them by default and TLS is what keeps the body
+/// intact (the signature covers the head only; the stored object records
+/// it); over plain HTTP the SDKs sign the payload, and an unsigned one is
+/// refused.
+pub fn layer(keys: InMemoryKeys, region: &str, over_tls: bool) -> SignatureLayer {
     SignatureLayer::new(keys).scheme(
         SigV4::new("s3")
             .region(region)
-            .allow_unsigned_payload(true)
+            .allow_unsigned_payload(over_tls)
             .allow_presigned_urls(true),
     )
 }

@@ -34,10 +34,18 @@
 //! as a `ClientError` whose `Error.Code` is only the HTTP status (`"401"`).
 //!
 //! Every upload streams to a file under `DATA/tmp` and is moved into place
-//! only after `verify()` succeeds; over HTTPS, boto3 leaves the body
+//! only after `verify()` succeeds. Over HTTP, boto3 signs the payload (its
+//! SHA-256 in `x-amz-content-sha256`), and an unsigned one is refused
+//! (`unsigned_payload_not_allowed`). Over HTTPS, boto3 leaves the body
 //! unsigned (`STREAMING-UNSIGNED-PAYLOAD-TRAILER`, with a CRC32 trailer the
-//! layer checks), and the stored object records that its bytes were not
-//! authenticated. One namespace for all keys.
+//! layer checks), which is accepted there, and the stored object records
+//! that its bytes were not authenticated. All keys share one namespace.
+//!
+//! SigV4 has no nonce: the layer takes the signature as the replay token,
+//! so a request identical to one already accepted, signed within the same
+//! second (`X-Amz-Date`), is refused `401 replayed_request`. The SDKs sign
+//! each attempt anew; a client repeating a request on purpose (a second
+//! `create_bucket` at once, say) meets it.
 //!
 //! It serves with the production settings of `support::ServeConfig`, but
 //! 300 s per request (the layer's default `max_request_duration`): a large
@@ -85,6 +93,13 @@ async fn main() {
             _ => exit(&format!("unexpected argument {arg:?}")),
         }
     }
+    let tls = match (cert, key) {
+        (Some(cert), Some(key)) => {
+            Some(net::tls_acceptor(&cert, &key).unwrap_or_else(|e| exit(&e)))
+        }
+        (None, None) => None,
+        _ => exit("--tls-cert and --tls-key go together"),
+    };
     if keys.is_empty() {
         let (id, secret) = support::demo_key();
         keys.insert(id, secret);
@@ -94,13 +109,6 @@ async fn main() {
             support::DEMO_SECRET_B64
         );
     }
-    let tls = match (cert, key) {
-        (Some(cert), Some(key)) => {
-            Some(net::tls_acceptor(&cert, &key).unwrap_or_else(|e| exit(&e)))
-        }
-        (None, None) => None,
-        _ => exit("--tls-cert and --tls-key go together"),
-    };
     let store = store::Store::open(&data)
         .unwrap_or_else(|e| exit(&format!("data directory {}: {e}", data.display())));
     let app = app::router(
@@ -108,7 +116,7 @@ async fn main() {
             store,
             region: region.clone(),
         }),
-        app::layer(keys, &region),
+        app::layer(keys, &region, tls.is_some()),
     );
 
     let listener = tokio::net::TcpListener::bind(&listen)

@@ -13,18 +13,27 @@
 //!    caller before the handler runs when the head allows it, and hand back
 //!    the [`BodyCheck`] that judges the body as it streams;
 //! 4. [`Scheme::name`]: the `Authorization` scheme word it answers to, and
-//!    the `WWW-Authenticate` challenge on its 401s.
+//!    the `WWW-Authenticate` challenge on its 401s ([`Scheme::claims`] and
+//!    [`Scheme::challenge`] say otherwise for a scheme without a word);
+//! 5. [`Scheme::refusal`], optionally: the status and header fields its
+//!    clients expect on a refusal (the body stays the problem+json one).
 //!
 //! One [`SignatureLayer`](crate::SignatureLayer) can accept several schemes
 //! at once (see [`SignatureLayer::scheme`](crate::SignatureLayer::scheme)):
-//! each request goes to the scheme its `Authorization` value names.
+//! each request goes to the first scheme that [claims](Scheme::claims) its
+//! `Authorization` value, by default the one its first word names.
 //!
 //! The schemes that ship:
 //! - [`hmac_sha256`]: the native `HMAC-SHA256` scheme (`docs/PROTOCOL.md`);
 //! - `sigv4` (feature `sigv4`): AWS Signature Version 4, `AWS4-HMAC-SHA256`,
-//!   with header auth, presigned URLs, aws-chunked streams and checksums.
+//!   with header auth, presigned URLs, aws-chunked streams and checksums;
+//! - `schnellburger` (feature `schnellburger`, MD5 with `schnellburger-md5`):
+//!   the legacy scheme of the Go middleware of that name, for migrating its
+//!   clients. **Weak**: no time, no nonce, no signed headers.
 
 pub mod hmac_sha256;
+#[cfg(feature = "schnellburger")]
+pub mod schnellburger;
 #[cfg(feature = "sigv4")]
 pub mod sigv4;
 
@@ -32,18 +41,38 @@ use std::{collections::VecDeque, sync::Arc};
 
 use bytes::Bytes;
 
-use http::{uri::Authority, HeaderMap, HeaderName, HeaderValue, Method, Uri};
+use http::{uri::Authority, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 
 use crate::{ErrorCode, KeyId, Nonce, Secret};
 
 /// A request-signing scheme. See the [module docs](self).
 pub trait Scheme: Send + Sync + 'static {
     /// The word that opens its `Authorization` value, e.g. `HMAC-SHA256`;
-    /// matched ASCII case-insensitively. Also its `WWW-Authenticate` challenge.
+    /// matched ASCII case-insensitively. Also its `WWW-Authenticate`
+    /// challenge, unless [`challenge`](Self::challenge) says otherwise. A
+    /// layer keeps one scheme per name.
     fn name(&self) -> &'static str;
 
+    /// Whether `authorization`, the request's one `Authorization` value, is
+    /// this scheme's. By default: it opens with [`name`](Self::name)
+    /// followed by a space. The layer asks its schemes in the order they
+    /// were added (the native one first); the first to say yes judges the
+    /// request. A scheme whose values open with no word must claim none
+    /// that opens with one (`WORD ` followed by anything).
+    fn claims(&self, authorization: &HeaderValue) -> bool {
+        opens_with_word(authorization.as_bytes(), self.name())
+    }
+
+    /// The `WWW-Authenticate` challenge on its 401s, and its part of the
+    /// layer's challenge on a 401 no scheme judged: by default its
+    /// [`name`](Self::name). `None` for a scheme with no word to announce;
+    /// its own 401s then carry the layer's challenge.
+    fn challenge(&self) -> Option<&'static str> {
+        Some(self.name())
+    }
+
     /// Parses `authorization` (the request's one `Authorization` value,
-    /// whose first word is [`name`](Self::name)) and the rest of the head,
+    /// which this scheme [claims](Self::claims)) and the rest of the head,
     /// and makes every check that needs no key. An error is answered at
     /// once, before the body is read.
     fn claim(
@@ -56,8 +85,61 @@ pub trait Scheme: Send + Sync + 'static {
     /// elsewhere (a presigned URL's query, say), parsed and checked as
     /// [`claim`](Self::claim) does. `None` when the request carries none of
     /// this scheme's; the first scheme to answer `Some` judges the request.
+    ///
+    /// `Some(Err(ErrorCode::MissingAuthorization))` judges a request that
+    /// carries no credentials at all, so that its refusal is shaped by this
+    /// scheme's [`refusal`](Self::refusal); any other scheme's `Some` goes first.
     fn claim_elsewhere(&self, _head: &Head<'_>) -> Option<Result<Box<dyn Claim>, ErrorCode>> {
         None
+    }
+
+    /// Shapes the refusal, with `code`, of a request this scheme judged:
+    /// `refusal` holds the status (`code.status()`) and no header fields;
+    /// set what this scheme's clients expect. The body stays the
+    /// problem+json of `code`, with the status set here; a 401 carries the
+    /// [`challenge`](Self::challenge). `authorization` is the request's
+    /// `Authorization` value, if it had one, for a scheme whose clients
+    /// expect finer reasons than the codes give. By default nothing changes.
+    ///
+    /// The status stays in its class: a 4xx (the client's doing) may become
+    /// another 4xx, a 5xx (the server's) another 5xx; any other change is
+    /// ignored. `Content-Type` and `Content-Length` cannot be set.
+    fn refusal(
+        &self,
+        _code: ErrorCode,
+        _authorization: Option<&HeaderValue>,
+        _refusal: &mut Refusal,
+    ) {
+    }
+}
+
+/// Whether `value` opens with `word` (ASCII case-insensitively) and a space.
+fn opens_with_word(value: &[u8], word: &str) -> bool {
+    let word = word.as_bytes();
+    value.get(word.len()) == Some(&b' ') && {
+        let opening = &value[..word.len()];
+        // Clients write the name as specified; other cases still match.
+        opening == word || opening.eq_ignore_ascii_case(word)
+    }
+}
+
+/// How a refusal goes out, as [`Scheme::refusal`] shapes it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Refusal {
+    /// The response status.
+    pub status: StatusCode,
+    /// Header fields to add to the response (replacing any of the same name).
+    pub headers: HeaderMap,
+}
+
+impl Refusal {
+    /// The unshaped refusal with `code`.
+    pub(crate) fn of(code: ErrorCode) -> Self {
+        Self {
+            status: code.status(),
+            headers: HeaderMap::new(),
+        }
     }
 }
 
@@ -153,7 +235,9 @@ impl<'a> Replay<'a> {
     }
 
     /// A request that may be sent any number of times from `valid_from`
-    /// to `valid_until` (a presigned URL): nothing is recorded.
+    /// to `valid_until` (a presigned URL): nothing is recorded. With
+    /// `0, u64::MAX`, at any time: the token of a scheme with neither time
+    /// nor nonce, whose replays go unchecked.
     pub fn reusable(signed_at: u64, valid_from: u64, valid_until: u64) -> Self {
         Self {
             nonce: None,

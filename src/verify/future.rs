@@ -21,7 +21,7 @@ use super::{
 use crate::{
     observe::{Outcome, Report},
     replay::{new_request_id, NonceStatus},
-    schemes::{Authentication, BodyCheck, Claim, Explanation},
+    schemes::{Authentication, BodyCheck, Claim, Explanation, Refusal, Scheme},
     BoxError, ErrorCode, Secret, StoreError, StoreFuture,
 };
 
@@ -40,8 +40,8 @@ pin_project! {
         #[pin]
         state: State<S, B>,
         report: Report,
-        // `WWW-Authenticate` on a 401.
-        challenge: HeaderValue,
+        // How a refusal goes out: the challenge on a 401, the scheme's shape.
+        refuser: Refuser,
         version: Version,
         context: Context,
     }
@@ -126,21 +126,16 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    fn new(
-        request: &Request<B>,
-        drain: DrainLimits,
-        challenge: HeaderValue,
-        report: Report,
-    ) -> Self {
+    fn new(request: &Request<B>, drain: DrainLimits, refuser: Refuser, report: Report) -> Self {
         let context = Context {
             // Only a request with a body can be asked for it.
-            expect_continue: !is_bodiless(request.body()) && expects_continue(request.headers()),
+            expect_continue: !is_bodiless(request) && expects_continue(request.headers()),
             drain,
         };
         Self {
             state: State::Empty,
             report,
-            challenge,
+            refuser,
             version: request.version(),
             context,
         }
@@ -151,10 +146,10 @@ where
         code: ErrorCode,
         request: Request<B>,
         config: &Config,
-        challenge: HeaderValue,
+        refuser: Refuser,
         report: Report,
     ) -> Self {
-        let mut future = Self::new(&request, config.drain, challenge, report);
+        let mut future = Self::new(&request, config.drain, refuser, report);
         future.state = future.context.refusal(code, request.into_body(), None);
         future
     }
@@ -163,10 +158,10 @@ where
     pub(crate) fn lookup(
         lookup: Lookup,
         pending: Pending<S, B>,
-        challenge: HeaderValue,
+        refuser: Refuser,
         report: Report,
     ) -> Self {
-        let mut future = Self::new(&pending.request, pending.config.drain, challenge, report);
+        let mut future = Self::new(&pending.request, pending.config.drain, refuser, report);
         future.state = State::Lookup {
             lookup,
             // Boxed: only slow key stores get here, and the future stays small.
@@ -179,10 +174,10 @@ where
     pub(crate) fn found(
         found: Result<Option<Secret>, StoreError>,
         pending: Pending<S, B>,
-        challenge: HeaderValue,
+        refuser: Refuser,
         report: Report,
     ) -> Self {
-        let mut future = Self::new(&pending.request, pending.config.drain, challenge, report);
+        let mut future = Self::new(&pending.request, pending.config.drain, refuser, report);
         future.state = future.context.next(pending.authenticate(found));
         future
     }
@@ -324,7 +319,7 @@ where
         };
         // A request reusable by design (a presigned URL) records nothing.
         let nonces = config.nonces.clone().filter(|_| record.nonce.is_some());
-        let bodiless = is_bodiless(request.body());
+        let bodiless = is_bodiless(&request);
         // Only what a refusal for a wrong signature may say.
         let explanation = config.explain.then(|| {
             let mut explanation = claim.explain(bodiless);
@@ -443,7 +438,7 @@ where
                         }
                         Answer::Problem(code, explanation) => (
                             Outcome::Rejected(code),
-                            problem(code, this.challenge, explanation.as_deref()),
+                            problem(code, this.refuser, explanation.as_deref()),
                         ),
                     };
                     close_if_cut(&mut response, *this.version, *cut || !finished);
@@ -483,19 +478,52 @@ where
     }
 }
 
-/// The problem response for `code`, with the challenge on a 401.
+/// How one request's refusals go out.
+pub(crate) struct Refuser {
+    /// `WWW-Authenticate` on a 401.
+    pub(crate) challenge: HeaderValue,
+    /// The scheme that judged the request, which shapes its refusals; `None` when none did.
+    pub(crate) scheme: Option<Arc<dyn Scheme>>,
+    /// The request's `Authorization` value, for the scheme's shaping.
+    pub(crate) authorization: Option<HeaderValue>,
+}
+
+/// The problem response for `code`, as the scheme that judged the request
+/// shapes it, with the challenge on a 401.
 pub(crate) fn problem<B>(
     code: ErrorCode,
-    challenge: &HeaderValue,
+    refuser: &Refuser,
     explanation: Option<&[(&'static str, String)]>,
 ) -> Response<ResponseBody<B>> {
+    let mut refusal = Refusal::of(code);
+    if let Some(scheme) = &refuser.scheme {
+        scheme.refusal(code, refuser.authorization.as_ref(), &mut refusal);
+    }
+    let default = code.status();
+    // A client's fault stays a 4xx, the server's a 5xx.
+    let status = if refusal.status.is_client_error() == default.is_client_error()
+        && refusal.status.is_server_error() == default.is_server_error()
+    {
+        refusal.status
+    } else {
+        tracing::warn!(%code, status = %refusal.status, "tower-hmac: a scheme's refusal status changes its class; ignored");
+        default
+    };
     let mut response = code
-        .explained(explanation.unwrap_or_default())
+        .problem(status, explanation.unwrap_or_default())
         .map(ResponseBody::problem);
-    if response.status() == http::StatusCode::UNAUTHORIZED {
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, challenge.clone());
+    let headers = response.headers_mut();
+    for name in refusal.headers.keys() {
+        if name == header::CONTENT_TYPE || name == header::CONTENT_LENGTH {
+            continue;
+        }
+        headers.remove(name);
+        for value in refusal.headers.get_all(name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    if status == http::StatusCode::UNAUTHORIZED {
+        headers.insert(header::WWW_AUTHENTICATE, refuser.challenge.clone());
     }
     response
 }

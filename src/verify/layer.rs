@@ -51,16 +51,11 @@ pub(crate) struct Config {
 }
 
 impl Config {
-    /// The scheme whose name opens `authorization`, if any.
-    pub(crate) fn scheme_for(&self, authorization: &[u8]) -> Option<&Arc<dyn Scheme>> {
-        self.schemes.iter().find(|scheme| {
-            let name = scheme.name().as_bytes();
-            authorization.get(name.len()) == Some(&b' ') && {
-                let word = &authorization[..name.len()];
-                // Clients write the name as specified; other cases still match.
-                word == name || word.eq_ignore_ascii_case(name)
-            }
-        })
+    /// The first scheme that claims `authorization` (by default, the one whose name opens it).
+    pub(crate) fn scheme_for(&self, authorization: &HeaderValue) -> Option<&Arc<dyn Scheme>> {
+        self.schemes
+            .iter()
+            .find(|scheme| scheme.claims(authorization))
     }
 }
 
@@ -106,7 +101,8 @@ impl SignatureLayer {
     }
 
     /// Also accepts requests signed with `scheme`, chosen by the first word
-    /// of their `Authorization` value (replacing a scheme of the same name):
+    /// of their `Authorization` value, or as the scheme
+    /// [claims](Scheme::claims) them (replacing a scheme of the same name):
     /// one layer can serve clients of several schemes while they migrate.
     pub fn scheme(mut self, scheme: impl Scheme) -> Self {
         let config = self.config();
@@ -235,7 +231,10 @@ impl std::fmt::Debug for SignatureLayer {
 }
 
 fn challenge(schemes: &[Arc<dyn Scheme>]) -> HeaderValue {
-    let names: Vec<&str> = schemes.iter().map(|scheme| scheme.name()).collect();
+    let names: Vec<&str> = schemes
+        .iter()
+        .filter_map(|scheme| scheme.challenge())
+        .collect();
     HeaderValue::try_from(names.join(", ")).expect("a scheme's name is an HTTP token")
 }
 

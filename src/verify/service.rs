@@ -9,11 +9,15 @@ use http::{
 };
 use tower_service::Service;
 
-use super::{future::Pending, layer::Config, ResponseBody, ResponseFuture, SignedBody};
+use super::{
+    future::{Pending, Refuser},
+    layer::Config,
+    ResponseBody, ResponseFuture, SignedBody,
+};
 use crate::{
     clock::unix_now,
     observe::Report,
-    schemes::{host_of, Claim, Head},
+    schemes::{host_of, Claim, Head, Scheme},
     BoxError, ErrorCode, Verifier,
 };
 
@@ -56,10 +60,10 @@ where
         let mut report = Report::new(self.config.on_outcome.clone());
         let span = report.span().clone();
         let _entered = span.enter();
-        let (claim, challenge) = match claim(&self.config, &request) {
+        let (claim, refuser) = match claim(&self.config, &request) {
             Ok(claimed) => claimed,
-            Err((code, challenge)) => {
-                return ResponseFuture::refused(code, request, &self.config, challenge, report)
+            Err((code, refuser)) => {
+                return ResponseFuture::refused(code, request, &self.config, refuser, report)
             }
         };
         report.claimed(claim.key_id());
@@ -68,7 +72,7 @@ where
                 "tower-hmac: SignatureLayer is applied twice to this route; apply it once"
             );
             let code = ErrorCode::VerificationSkipped;
-            return ResponseFuture::refused(code, request, &self.config, challenge, report);
+            return ResponseFuture::refused(code, request, &self.config, refuser, report);
         }
         let lookup = self.config.keys.lookup(claim.key_id());
         // The ready service goes to this request; the clone waits for the next.
@@ -81,22 +85,29 @@ where
         };
         // An in-memory key store answers at once: no need to wait for it.
         match lookup.into_ready() {
-            Ok(found) => ResponseFuture::found(found, pending, challenge, report),
-            Err(lookup) => ResponseFuture::lookup(lookup, pending, challenge, report),
+            Ok(found) => ResponseFuture::found(found, pending, refuser, report),
+            Err(lookup) => ResponseFuture::lookup(lookup, pending, refuser, report),
         }
     }
 }
 
-type Claimed = (Box<dyn Claim>, HeaderValue);
+type Claimed = (Box<dyn Claim>, Refuser);
 
 /// Exactly one `Authorization` header, of a scheme this layer accepts, whose
-/// claim passes every check that needs no key. On failure, the code and the
-/// challenge to answer with.
+/// claim passes every check that needs no key. On failure, the code and how
+/// to answer it.
 fn claim<B: http_body::Body>(
     config: &Config,
     request: &Request<B>,
-) -> Result<Claimed, (ErrorCode, HeaderValue)> {
-    let refuse = |code| Err((code, config.challenge.clone()));
+) -> Result<Claimed, (ErrorCode, Refuser)> {
+    let refuse = |code| {
+        let refuser = Refuser {
+            challenge: config.challenge.clone(),
+            scheme: None,
+            authorization: None,
+        };
+        Err((code, refuser))
+    };
     let mut values = request.headers().get_all(AUTHORIZATION).iter();
     let authorization = values.next();
     if values.next().is_some() {
@@ -110,27 +121,29 @@ fn claim<B: http_body::Body>(
         headers: request.headers(),
         now: unix_now(),
         policy: &config.policy,
-        bodiless: is_bodiless(request.body()),
+        bodiless: is_bodiless(request),
     };
     let (scheme, claimed) = match authorization {
         Some(value) => {
-            let Some(scheme) = config.scheme_for(value.as_bytes()) else {
+            let Some(scheme) = config.scheme_for(value) else {
                 tracing::debug!("tower-hmac: Authorization names no scheme this layer accepts");
                 return refuse(ErrorCode::MalformedAuthorization);
             };
             (scheme, None)
         }
         // Credentials elsewhere than `Authorization` (a presigned URL's query, say).
-        None => match config
-            .schemes
-            .iter()
-            .find_map(|scheme| Some((scheme, scheme.claim_elsewhere(&head)?)))
-        {
+        None => match claim_elsewhere(config, &head) {
             Some((scheme, claimed)) => (scheme, Some(claimed)),
             None => return refuse(ErrorCode::MissingAuthorization),
         },
     };
-    let challenge = HeaderValue::from_static(scheme.name());
+    let refuser = Refuser {
+        challenge: scheme
+            .challenge()
+            .map_or_else(|| config.challenge.clone(), HeaderValue::from_static),
+        scheme: Some(scheme.clone()),
+        authorization: authorization.cloned(),
+    };
     // `host` signs the Host header; a proxy may route by the authority instead.
     if let (Some(authority), Some(host)) = (uri.authority(), request.headers().get(HOST)) {
         if !host
@@ -138,7 +151,7 @@ fn claim<B: http_body::Body>(
             .eq_ignore_ascii_case(host_of(authority).as_bytes())
         {
             tracing::debug!("tower-hmac: Host and authority disagree");
-            return Err((ErrorCode::HostMismatch, challenge));
+            return Err((ErrorCode::HostMismatch, refuser));
         }
     }
     let claimed = match (claimed, authorization) {
@@ -147,9 +160,29 @@ fn claim<B: http_body::Body>(
         (None, None) => unreachable!("a scheme was found for the request's credentials"),
     };
     match claimed {
-        Ok(claim) => Ok((claim, challenge)),
-        Err(code) => Err((code, challenge)),
+        Ok(claim) => Ok((claim, refuser)),
+        Err(code) => Err((code, refuser)),
     }
+}
+
+/// A scheme and what it made of a request's credentials.
+type Judged<'c> = (&'c Arc<dyn Scheme>, Result<Box<dyn Claim>, ErrorCode>);
+
+/// The first scheme to find its credentials elsewhere than `Authorization`;
+/// one that only judges a request without any (`MissingAuthorization`)
+/// gives way to any other.
+fn claim_elsewhere<'c>(config: &'c Config, head: &Head<'_>) -> Option<Judged<'c>> {
+    let mut fallback = None;
+    for scheme in &config.schemes {
+        match scheme.claim_elsewhere(head) {
+            None => {}
+            Some(Err(ErrorCode::MissingAuthorization)) => {
+                fallback = fallback.or(Some(scheme));
+            }
+            Some(claimed) => return Some((scheme, claimed)),
+        }
+    }
+    fallback.map(|scheme| (scheme, Err(ErrorCode::MissingAuthorization)))
 }
 
 /// The target as the client sent it: behind axum's `nest`, the router has
@@ -162,7 +195,27 @@ fn original_uri<B>(request: &Request<B>) -> &http::Uri {
     request.uri()
 }
 
-/// Whether the request has no body at all.
-pub(crate) fn is_bodiless<B: http_body::Body>(body: &B) -> bool {
-    body.is_end_stream() || body.size_hint().exact() == Some(0)
+/// Whether the request has no body at all: its body says so, or, when the
+/// body cannot tell (a wrapper such as tower-http's `TimeoutBody` hides
+/// hyper's hints), its head does: `Content-Length: 0`, or an HTTP/1.x
+/// request with neither `Content-Length` nor `Transfer-Encoding`, which has
+/// no body by definition (RFC 9112 §6.3). Should such a body carry data
+/// all the same, the request fails verification.
+pub(crate) fn is_bodiless<B: http_body::Body>(request: &Request<B>) -> bool {
+    let body = request.body();
+    if body.is_end_stream() || body.size_hint().exact() == Some(0) {
+        return true;
+    }
+    let hint = body.size_hint();
+    if hint.lower() != 0 || hint.upper().is_some() {
+        return false;
+    }
+    let headers = request.headers();
+    let length = headers.get(http::header::CONTENT_LENGTH);
+    if length.is_some_and(|length| length.as_bytes() == b"0") {
+        return true;
+    }
+    request.version() <= http::Version::HTTP_11
+        && length.is_none()
+        && !headers.contains_key(http::header::TRANSFER_ENCODING)
 }

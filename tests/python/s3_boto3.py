@@ -7,7 +7,9 @@ what the server stored.
 
 The client is configured with the endpoint, the credentials, the region and
 path-style addressing only (and, over https, the CA to trust): everything
-else, payload signing and checksums included, is boto3's default.
+else, payload signing and checksums included, is boto3's default. Three
+others differ in one setting each: a wrong secret, `signature_version="s3v4"`
+for presigning, and payload signing off.
 """
 
 from __future__ import annotations
@@ -291,6 +293,29 @@ def main() -> None:
 
     result("list-pages", list_pages)
 
+    def list_v1() -> Tuple[int, Dict[str, Any]]:
+        response = s3.list_objects(Bucket=bucket, Prefix="dir/")
+        return status(response), {"keys": [o["Key"] for o in response.get("Contents", [])]}
+
+    result("list-v1", list_v1)
+
+    def list_buckets() -> Tuple[int, Dict[str, Any]]:
+        response = s3.list_buckets()
+        return status(response), {"buckets": [b["Name"] for b in response["Buckets"]]}
+
+    result("list-buckets", list_buckets)
+
+    def get_range() -> Tuple[int, Dict[str, Any]]:
+        response = s3.get_object(Bucket=bucket, Key=mid_key, Range="bytes=1000-1999")
+        body = response["Body"].read()
+        return status(response), {
+            "sha256": sha256(body),
+            "sent_sha256": sha256(mid[1000:2000]),
+            "content_range": response.get("ContentRange"),
+        }
+
+    result("get-range", get_range)
+
     def delete() -> Tuple[int, Dict[str, Any]]:
         return status(s3.delete_object(Bucket=bucket, Key="small.txt")), {}
 
@@ -349,6 +374,29 @@ def main() -> None:
         return status(forger.put_object(Bucket=bucket, Key="forged.txt", Body=b"forged")), {}
 
     result("wrong-secret", wrong_secret)
+
+    # Payload signing off: UNSIGNED-PAYLOAD over HTTP, the SDK's default streaming form over HTTPS.
+    unsigned = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        config=Config(s3={"addressing_style": "path", "payload_signing_enabled": False}),
+        verify=ca if ca else None,
+    )
+    unsigned.meta.events.register("before-parse.s3", capture_problem)
+
+    def put_unsigned() -> Tuple[int, Dict[str, Any]]:
+        response = unsigned.put_object(Bucket=bucket, Key="unsigned.txt", Body=b"unsigned")
+        return status(response), {"etag": response["ETag"]}
+
+    result("put-unsigned", put_unsigned)
+
+    def delete_unsigned() -> Tuple[int, Dict[str, Any]]:
+        return status(s3.delete_object(Bucket=bucket, Key="unsigned.txt")), {}
+
+    result("delete-unsigned", delete_unsigned)
 
     signed = pattern(7, MID)
     sent = bytearray(signed)
