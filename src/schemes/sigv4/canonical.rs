@@ -84,6 +84,21 @@ pub(crate) struct CanonicalRequest {
     /// Every line before the payload hash, each ending in `\n`. Bytes, not
     /// text: header values are signed as the bytes sent.
     head: Vec<u8>,
+    /// The same request as botocore reads it, where that reading differs
+    /// (see [`Reading`]): a signature over either is accepted.
+    botocore: Option<Vec<u8>>,
+}
+
+/// Where the two most used signers read AWS's rules differently, on
+/// requests no SDK builds itself (a path ending in a dot segment, a tab
+/// inside a header value). Both readings are accepted: each is a canonical
+/// form of the same request, signed by the key holder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// `aws-sigv4` (and RFC 3986): `/a/b/.` is `/a/b/`; a tab stays a tab.
+    AwsSigv4,
+    /// botocore: `/a/b/.` is `/a/b`; a tab is whitespace, folded like spaces.
+    Botocore,
 }
 
 /// What the canonical request is built from, besides the head of the request.
@@ -102,10 +117,31 @@ impl CanonicalRequest {
         headers: &HeaderMap,
         how: &Canonicalize<'_>,
     ) -> Self {
+        let head = Self::head(method, uri, headers, how, Reading::AwsSigv4);
+        let path = uri.path();
+        let differs = (how.mode == UriMode::Normalized
+            && (path.ends_with("/.") || path.ends_with("/..")))
+            || how.signed_headers.split(';').any(|name| {
+                headers
+                    .get_all(name)
+                    .iter()
+                    .any(|value| value.as_bytes().contains(&b'\t'))
+            });
+        let botocore = differs.then(|| Self::head(method, uri, headers, how, Reading::Botocore));
+        Self { head, botocore }
+    }
+
+    fn head(
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        how: &Canonicalize<'_>,
+        reading: Reading,
+    ) -> Vec<u8> {
         let mut text = String::with_capacity(256);
         text.push_str(method.as_str());
         text.push('\n');
-        canonical_uri(uri.path(), how.mode, &mut text);
+        canonical_uri(uri.path(), how.mode, reading, &mut text);
         text.push('\n');
         canonical_query(uri.query().unwrap_or(""), how.skip_parameter, &mut text);
         text.push('\n');
@@ -113,13 +149,13 @@ impl CanonicalRequest {
         for name in how.signed_headers.split(';') {
             head.extend_from_slice(name.as_bytes());
             head.push(b':');
-            canonical_header_value(name, uri, headers, &mut head);
+            canonical_header_value(name, uri, headers, reading, &mut head);
             head.push(b'\n');
         }
         head.push(b'\n');
         head.extend_from_slice(how.signed_headers.as_bytes());
         head.push(b'\n');
-        Self { head }
+        head
     }
 
     /// The whole canonical request, with `payload` (a hex digest, or a
@@ -132,13 +168,11 @@ impl CanonicalRequest {
 
     /// The string-to-sign for this request with `payload` as its payload hash.
     pub(crate) fn string_to_sign(&self, amz_date: &str, scope: &str, payload: &str) -> String {
-        let mut hasher = Sha256::new();
-        hasher.update(&self.head);
-        hasher.update(payload.as_bytes());
-        string_to_sign(amz_date, scope, &hasher.finalize().into())
+        string_to_sign_of(&self.head, amz_date, scope, payload)
     }
 
     /// The signature of this request with `payload` as its payload hash.
+    #[cfg(test)]
     pub(crate) fn signature(
         &self,
         key: &Secret,
@@ -148,6 +182,32 @@ impl CanonicalRequest {
     ) -> [u8; 32] {
         key.mac(&[self.string_to_sign(amz_date, scope, payload).as_bytes()])
     }
+
+    /// Whether `signature` signs this request, with `payload` as its
+    /// payload hash, in either reading. Compared in constant time.
+    pub(crate) fn is_signed_by(
+        &self,
+        signature: &[u8; 32],
+        key: &Secret,
+        amz_date: &str,
+        scope: &str,
+        payload: &str,
+    ) -> bool {
+        use subtle::ConstantTimeEq as _;
+        let signed = |head: &[u8]| -> bool {
+            let expected = key.mac(&[string_to_sign_of(head, amz_date, scope, payload).as_bytes()]);
+            expected.ct_eq(signature).into()
+        };
+        signed(&self.head) || self.botocore.as_deref().is_some_and(signed)
+    }
+}
+
+/// The string-to-sign of the canonical request `head` + `payload`.
+fn string_to_sign_of(head: &[u8], amz_date: &str, scope: &str, payload: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(head);
+    hasher.update(payload.as_bytes());
+    string_to_sign(amz_date, scope, &hasher.finalize().into())
 }
 
 /// `AWS4-HMAC-SHA256\n<amz-date>\n<scope>\n<hex SHA-256 of the canonical request>`.
@@ -178,7 +238,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 /// The canonical URI of `path` (as sent, still percent-encoded).
-fn canonical_uri(path: &str, mode: UriMode, out: &mut String) {
+fn canonical_uri(path: &str, mode: UriMode, reading: Reading, out: &mut String) {
     let path = if path.is_empty() { "/" } else { path };
     match mode {
         UriMode::S3 => out.push_str(path),
@@ -202,9 +262,11 @@ fn canonical_uri(path: &str, mode: UriMode, out: &mut String) {
                 out.extend(utf8_percent_encode(segment, PATH));
             }
             // RFC 3986 §5.2.4: a path ending in a slash or a dot segment keeps its slash.
-            let trailing = ["/", "/.", "/..", "/./", "/../"]
-                .iter()
-                .any(|end| path.ends_with(end));
+            let ends = match reading {
+                Reading::AwsSigv4 => &["/", "/.", "/..", "/./", "/../"][..],
+                Reading::Botocore => &["/"][..],
+            };
+            let trailing = ends.iter().any(|end| path.ends_with(end));
             if trailing && !segments.is_empty() {
                 out.push('/');
             }
@@ -250,7 +312,13 @@ fn reencode(text: &str) -> String {
 /// The values of header `name` as sent: trimmed, runs of spaces made one
 /// (AWS's "trimall"; tabs inside a value stay, as `aws-sigv4` keeps them),
 /// joined by `,`. `host` falls back to the URI's authority (HTTP/2's `:authority`).
-fn canonical_header_value(name: &str, uri: &Uri, headers: &HeaderMap, out: &mut Vec<u8>) {
+fn canonical_header_value(
+    name: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+    reading: Reading,
+    out: &mut Vec<u8>,
+) {
     let mut values = headers.get_all(name).iter().peekable();
     if values.peek().is_none() && name == "host" {
         if let Some(authority) = uri.authority() {
@@ -264,7 +332,7 @@ fn canonical_header_value(name: &str, uri: &Uri, headers: &HeaderMap, out: &mut 
         }
         let mut space = false;
         for &byte in value.as_bytes().trim_ascii() {
-            if byte == b' ' {
+            if byte == b' ' || (byte == b'\t' && reading == Reading::Botocore) {
                 space = true;
                 continue;
             }
@@ -284,7 +352,7 @@ mod tests {
 
     fn uri(mode: UriMode, path: &str) -> String {
         let mut out = String::new();
-        canonical_uri(path, mode, &mut out);
+        canonical_uri(path, mode, Reading::AwsSigv4, &mut out);
         out
     }
 
@@ -328,7 +396,7 @@ mod tests {
         );
         let value = |name: &str, uri: &Uri, headers: &HeaderMap| {
             let mut out = Vec::new();
-            canonical_header_value(name, uri, headers, &mut out);
+            canonical_header_value(name, uri, headers, Reading::AwsSigv4, &mut out);
             out
         };
         let root = Uri::from_static("/");
@@ -340,6 +408,40 @@ mod tests {
         );
         let uri = Uri::from_static("http://example.com:8080/x");
         assert_eq!(value("host", &uri, &HeaderMap::new()), b"example.com:8080");
+    }
+
+    /// A path ending in a dot segment and a tab in a header value have two
+    /// readings: a signature over either is accepted, over neither refused.
+    #[test]
+    fn both_readings_are_accepted_where_the_signers_differ() {
+        let mut headers = HeaderMap::new();
+        headers.insert("host", "h".parse().unwrap());
+        headers.insert("x-amz-meta-t", HeaderValue::from_static("a\tb"));
+        let how = Canonicalize {
+            mode: UriMode::Normalized,
+            signed_headers: "host;x-amz-meta-t",
+            skip_parameter: None,
+        };
+        let uri = Uri::from_static("/x/a/.");
+        let request = CanonicalRequest::new(&Method::GET, &uri, &headers, &how);
+        let key = Secret::new(vec![9; 32]).unwrap();
+        let sign = |head: &str| {
+            let mut text = head.to_owned();
+            text.push_str("UNSIGNED-PAYLOAD");
+            let digest: [u8; 32] = Sha256::digest(text.as_bytes()).into();
+            key.mac(&[string_to_sign("d", "s", &digest).as_bytes()])
+        };
+        let aws = "GET\n/x/a/\n\nhost:h\nx-amz-meta-t:a\tb\n\nhost;x-amz-meta-t\n";
+        let botocore = "GET\n/x/a\n\nhost:h\nx-amz-meta-t:a b\n\nhost;x-amz-meta-t\n";
+        let mixed = "GET\n/x/a\n\nhost:h\nx-amz-meta-t:a\tb\n\nhost;x-amz-meta-t\n";
+        for (head, accepted) in [(aws, true), (botocore, true), (mixed, false)] {
+            let signature = sign(head);
+            assert_eq!(
+                request.is_signed_by(&signature, &key, "d", "s", "UNSIGNED-PAYLOAD"),
+                accepted,
+                "{head:?}"
+            );
+        }
     }
 
     /// AWS's documented example: GET /test.txt of examplebucket, with a Range header.

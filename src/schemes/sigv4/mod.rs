@@ -35,9 +35,13 @@
 //!   S3, the path exactly as sent (encoded once by the client, never
 //!   normalised), and for every other service the path with dot and empty
 //!   segments removed, each segment encoded a second time: what botocore
-//!   and `aws-sigv4` sign. The query is decoded, encoded again with AWS's
-//!   unreserved set and sorted; header values are trimmed, runs of spaces
-//!   made one and repeated headers joined by `,`.
+//!   and `aws-sigv4` sign. The query is decoded (`+` as a space), encoded
+//!   again with AWS's unreserved set and sorted; header values are
+//!   trimmed, runs of spaces made one, repeated headers joined by `,`, and
+//!   signed as the bytes sent. Where botocore and `aws-sigv4` read the rules
+//!   differently, on requests no SDK builds itself (a path ending in `/.`
+//!   or `/..`, a tab inside a header value), a signature over either
+//!   reading is accepted.
 //!
 //! The body, by `x-amz-content-sha256`:
 //! - **a hex SHA-256**: the caller is authenticated before the handler
@@ -85,7 +89,11 @@
 //! `X-Amz-Date` ± the clock skew, so the nonce store keeps it for as long.
 //! Two requests identical in every signed part and signed within the same
 //! second have the same signature: the second is refused
-//! `replayed_request`. The AWS SDKs sign every attempt anew, and a retry
+//! `replayed_request`. A replay is refused before the handler runs when
+//! the request is authenticated up front (no body, a hex payload hash,
+//! aws-chunked); one whose body's hash is only in the canonical request
+//! reaches the handler and fails at `verify()`, as its first sending would
+//! have had to. The AWS SDKs sign every attempt anew, and a retry
 //! usually lands in a later second; one that does not, within the same
 //! second, is refused as a replay, which an SDK treats as a client error
 //! and does not retry. Replay protection is the layer's, shared with the
@@ -94,10 +102,11 @@
 //!
 //! # What curl gets wrong
 //! curl's `--aws-sigv4` (7.75 and later) signs header auth, but Debian's
-//! curl 7.88.1 signs the query as written rather than sorted (a request
-//! whose parameters are not in order fails), and signs an upload with
-//! `-T` as the hash of an empty body unless `x-amz-content-sha256` is given
-//! with `-H`. See the README.
+//! curl 7.88.1 signs the query as written rather than canonical (a query
+//! not in sorted order, or with lowercase escapes, fails); signs an upload
+//! with `-T` as the hash of an empty body unless `x-amz-content-sha256` is
+//! given with `-H`; and signs the path once, S3's rule, so a path with
+//! escapes or dot segments fails for any other service. See the README.
 
 mod authorization;
 mod canonical;

@@ -1,7 +1,6 @@
 //! The SigV4 scheme on the seam: its claim, and the checks of its bodies.
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use subtle::ConstantTimeEq as _;
 
 use super::{
     authorization::{self, decode_hex, parse_amz_date, parse_decimal, Credentials, Malformed},
@@ -376,10 +375,6 @@ impl SigV4Claim {
     }
 }
 
-fn signatures_equal(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.ct_eq(b).into()
-}
-
 impl Claim for SigV4Claim {
     fn key_id(&self) -> &KeyId {
         &self.credentials.key_id
@@ -428,10 +423,13 @@ impl Claim for SigV4Claim {
                 canonical: self.canonical,
             }));
         };
-        let expected = self
-            .canonical
-            .signature(&key, &self.amz_date, &self.scope, payload_line);
-        if !signatures_equal(&expected, &credentials.signature) {
+        if !self.canonical.is_signed_by(
+            &credentials.signature,
+            &key,
+            &self.amz_date,
+            &self.scope,
+            payload_line,
+        ) {
             return Authentication::Refused(ErrorCode::InvalidSignature);
         }
         let checksum = self
@@ -565,10 +563,13 @@ impl BodyCheck for ComputedPayload {
 
     fn finish(self: Box<Self>) -> Result<(), ErrorCode> {
         let received = self.hasher.finish().to_hex();
-        let expected = self
-            .canonical
-            .signature(&self.key, &self.amz_date, &self.scope, &received);
-        if !signatures_equal(&expected, &self.signature) {
+        if !self.canonical.is_signed_by(
+            &self.signature,
+            &self.key,
+            &self.amz_date,
+            &self.scope,
+            &received,
+        ) {
             return Err(ErrorCode::InvalidSignature);
         }
         match self.checksum {
