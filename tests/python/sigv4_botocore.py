@@ -202,6 +202,12 @@ def main() -> None:
     path = "/a%20b/../c%2Fd/./e"
     client.send("get-path", client.sign("GET", path))
 
+    # Where botocore and aws-sigv4 read the rules differently: a path that
+    # ends in a dot segment (botocore drops the slash RFC 3986 keeps) and a
+    # tab inside a header value (botocore folds it like a space).
+    client.send("get-dot-end", client.sign("GET", "/x/a/b/.."))
+    client.send("get-tab", client.sign("GET", "/t", headers={"X-Amz-Meta-Tab": "a\tb"}))
+
     # A query as botocore's serializers encode it (`percent_encode_sequence`,
     # in this order: not sorted), with a space, `+`, `=`, `/`, `~`, unicode in
     # a name and a value, an empty value and a repeated name.
