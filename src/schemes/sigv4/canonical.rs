@@ -15,8 +15,6 @@
 //!   made one, and several values joined by `,`; the bytes as sent (UTF-8
 //!   stays UTF-8).
 
-use std::fmt::Write as _;
-
 use http::{HeaderMap, Method, Uri};
 use percent_encoding::{percent_decode, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use sha2::{Digest as _, Sha256};
@@ -225,8 +223,11 @@ fn string_to_sign(amz_date: &str, scope: &str, canonical_sha256: &[u8; 32]) -> S
 
 /// Lowercase hex of `bytes`, appended to `out`.
 pub(crate) fn push_hex(bytes: &[u8], out: &mut String) {
-    for byte in bytes {
-        let _ = write!(out, "{byte:02x}");
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() * 2);
+    for &byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
     }
 }
 

@@ -276,17 +276,22 @@ impl BodyRules {
                 return Err(ErrorCode::UnsupportedChecksum);
             }
         }
-        for algorithm in ChecksumAlgorithm::ALL {
-            let mut values = headers.get_all(algorithm.header_name()).iter();
-            if let Some(value) = values.next() {
-                if values.next().is_some() || rules.checksum.is_some() {
-                    tracing::debug!("tower-hmac: more than one x-amz-checksum header");
-                    return Err(ErrorCode::UnsupportedChecksum);
-                }
-                // A malformed value is refused before the body is read.
-                algorithm.validate(value.as_bytes())?;
-                rules.checksum = Some((algorithm, value.as_bytes().into()));
+        // One pass over the headers, not a lookup per algorithm.
+        for (name, value) in headers {
+            let Some(algorithm) = name
+                .as_str()
+                .strip_prefix("x-amz-checksum-")
+                .and_then(|_| ChecksumAlgorithm::from_header_name(name.as_str().as_bytes()))
+            else {
+                continue;
+            };
+            if rules.checksum.is_some() {
+                tracing::debug!("tower-hmac: more than one x-amz-checksum header");
+                return Err(ErrorCode::UnsupportedChecksum);
             }
+            // A malformed value is refused before the body is read.
+            algorithm.validate(value.as_bytes())?;
+            rules.checksum = Some((algorithm, value.as_bytes().into()));
         }
         let repeated = |name: &HeaderName| {
             at_most_one(headers, name).map_err(|()| {
