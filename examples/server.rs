@@ -10,6 +10,11 @@
 //! service (feature `sigv4`; region `us-east-1` unless named), so that
 //! `curl --aws-sigv4 "aws:amz:us-east-1:SERVICE" --user 7:<base64 secret>`
 //! and the AWS SDKs can call it.
+//! `--schnellburger md5|sha256` also accepts the legacy schnellburger scheme
+//! of that hash (feature `schnellburger`; `md5` needs `schnellburger-md5`)
+//! on the same routes, for its Go clients while they migrate (key index 7
+//! is `--key 7=…`). It is weak: no time, no nonce, replays unchecked; see
+//! the README's "Migrating from schnellburger".
 //!
 //! It serves with production settings (`support::ServeConfig`): 10 s for a
 //! request's head, 10 s between pieces of a body, 60 s per request, idle
@@ -31,11 +36,18 @@ async fn main() {
     let mut explain = false;
     let mut redis: Option<String> = None;
     let mut sigv4: Option<String> = None;
+    let mut schnellburger: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--explain" => explain = true,
             "--sigv4" => sigv4 = Some(args.next().unwrap_or_else(|| exit("--sigv4 needs SERVICE"))),
+            "--schnellburger" => {
+                schnellburger = Some(
+                    args.next()
+                        .unwrap_or_else(|| exit("--schnellburger needs md5 or sha256")),
+                )
+            }
             "--redis" => redis = Some(args.next().unwrap_or_else(|| exit("--redis needs URL"))),
             "--listen" => listen = args.next().unwrap_or_else(|| exit("--listen needs ADDR")),
             "--key" => {
@@ -68,6 +80,9 @@ async fn main() {
     }
     if let Some(service) = sigv4 {
         layer = with_sigv4(layer, &service);
+    }
+    if let Some(hash) = schnellburger {
+        layer = with_schnellburger(layer, &hash);
     }
     support::serve(listener, support::router_with(layer)).await;
 }
@@ -105,9 +120,35 @@ fn with_sigv4(_layer: SignatureLayer, _service: &str) -> SignatureLayer {
     exit("--sigv4 needs the sigv4 feature: cargo run --features sigv4 --example server")
 }
 
+/// The legacy schnellburger scheme next to the native one (feature `schnellburger`).
+#[cfg(feature = "schnellburger")]
+fn with_schnellburger(layer: SignatureLayer, hash: &str) -> SignatureLayer {
+    use tower_hmac::schemes::schnellburger::{Hash, Schnellburger};
+    let hash = match hash {
+        "sha256" => Hash::Sha256,
+        #[cfg(feature = "schnellburger-md5")]
+        "md5" => Hash::Md5,
+        #[cfg(not(feature = "schnellburger-md5"))]
+        "md5" => exit("--schnellburger md5 needs the schnellburger-md5 feature"),
+        other => exit(&format!(
+            "--schnellburger takes md5 or sha256, not {other:?}"
+        )),
+    };
+    println!(
+        "also accepting schnellburger (HMAC-{}): WEAK, replays are not checked; migrate its clients",
+        if hash == Hash::Sha256 { "SHA256" } else { "MD5" }
+    );
+    layer.scheme(Schnellburger::new(hash))
+}
+
+#[cfg(not(feature = "schnellburger"))]
+fn with_schnellburger(_layer: SignatureLayer, _hash: &str) -> SignatureLayer {
+    exit("--schnellburger needs the schnellburger feature: cargo run --features schnellburger-md5 --example server")
+}
+
 fn exit(message: &str) -> ! {
     eprintln!(
-        "error: {message}\nusage: server [--listen ADDR] [--key ID=BASE64SECRET]... [--explain] [--redis URL] [--sigv4 SERVICE[:REGION]]"
+        "error: {message}\nusage: server [--listen ADDR] [--key ID=BASE64SECRET]... [--explain] [--redis URL] [--sigv4 SERVICE[:REGION]] [--schnellburger md5|sha256]"
     );
     std::process::exit(2)
 }

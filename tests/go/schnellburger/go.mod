@@ -1,0 +1,3 @@
+module tower-hmac.test/schnellburger
+
+go 1.19
