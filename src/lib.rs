@@ -47,7 +47,10 @@
 //! - [`schemes`]: the seam a scheme plugs into ([`schemes::Scheme`]), and one
 //!   folder per scheme: [`schemes::hmac_sha256`], the native one, and
 //!   `schemes::sigv4` (feature `sigv4`), AWS Signature Version 4, so that
-//!   the AWS SDKs, the AWS CLI and `curl --aws-sigv4` are clients.
+//!   the AWS SDKs, the AWS CLI and `curl --aws-sigv4` are clients; and
+//!   `schemes::schnellburger` (features `schnellburger`,
+//!   `schnellburger-md5`), the legacy scheme of the Go middleware, for
+//!   migrating its clients (weak: no timestamp, no nonce).
 //! - [`buffered`]: [`BufferedVerifyLayer`], for handlers that want the whole body.
 //! - [`sign`]: the client side: [`Signer`] and the tower [`SigningLayer`](sign::SigningLayer).
 //! - [`keys`], [`replay`]: the key and nonce stores, both pluggable.
