@@ -80,6 +80,13 @@
 //! A future change to either format must keep this true, or the two must
 //! stop sharing keys. Separate keys per use do not depend on it.
 //!
+//! # The raw recipes
+//!
+//! [`raw`](crate::handshake::raw) speaks two older, unframed challenge-response recipes (the Go
+//! recipe and the Python Cookbook's), one-way and without a verdict, for
+//! deployments migrating from them. They protect much less than this
+//! handshake: read [what they do not protect](crate::handshake::raw#what-the-recipes-do-not-protect).
+//!
 //! # What it does not do
 //!
 //! The handshake proves, once, that the peer held the key when the
@@ -98,6 +105,7 @@ mod key;
 #[cfg(feature = "handshake-legacy")]
 mod legacy;
 mod modern;
+pub mod raw;
 
 use std::time::Duration;
 

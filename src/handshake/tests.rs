@@ -95,7 +95,7 @@ fn errors_say_what_happened() {
 // starts with `HMAC-SHA256\n`. These tests pin both halves.
 
 /// Strings-to-sign of assorted requests, as a signer or verifier builds them.
-fn strings_to_sign() -> Vec<Vec<u8>> {
+pub(crate) fn strings_to_sign() -> Vec<Vec<u8>> {
     use crate::{schemes::hmac_sha256::CanonicalRequest, BodyDigest, SignedHeaders};
     let mut headers = http::HeaderMap::new();
     headers.insert("host", "h".parse().unwrap());
