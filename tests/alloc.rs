@@ -1,4 +1,5 @@
-//! The server path copies no body bytes and allocates nothing per frame.
+//! The server path copies no body bytes and allocates nothing per frame,
+//! and a bodiless request costs a bounded number of allocations.
 //!
 //! A counting global allocator watches one whole request through
 //! `SignatureLayer` (an axum router, in-process) whose handler reads the body
@@ -189,4 +190,81 @@ fn no_body_copies_and_no_allocation_per_frame() {
         large_bytes < FRAME as u64 / 4,
         "{large_bytes} bytes allocated for one request: body bytes are being copied"
     );
+}
+
+/// Allocations on this thread for one request through `app`, after one
+/// warm-up request.
+fn count_one(app: &Router, request: &Request<()>) -> u64 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let run = || {
+        let request = request.clone().map(|()| Body::empty());
+        COUNTING.with(|c| c.set(true));
+        ALLOCATIONS.with(|n| n.set(0));
+        let response = runtime.block_on(app.clone().oneshot(request)).unwrap();
+        let status = response.status();
+        drop(response);
+        COUNTING.with(|c| c.set(false));
+        assert_eq!(status, 200);
+        ALLOCATIONS.with(Cell::get)
+    };
+    run();
+    run()
+}
+
+async fn hello(verifier: Verifier) -> Result<VerifiedResponse, VerifyError> {
+    Ok(verifier.verify().await?.respond("hello"))
+}
+
+/// What the layer costs in allocations for a verified bodiless GET, beyond
+/// what axum allocates for the same route unsigned (issue 14 aims at ≤ 2).
+/// The bound pins today's figure so that it can only go down.
+#[test]
+fn allocations_per_verified_bodiless_request() {
+    let secret = || Secret::new(SECRET.to_vec()).unwrap();
+    let keys = || InMemoryKeys::new().with_key("7".parse().unwrap(), secret());
+    let unsigned = Router::new().route("/hello", axum::routing::get(|| async { "hello" }));
+    let route = || Router::new().route("/hello", axum::routing::get(hello));
+    let replay_off = route().route_layer(SignatureLayer::new(keys()).without_replay_protection());
+    let replay_on = route().route_layer(SignatureLayer::new(keys()));
+    let plain = Request::get("http://alloc.test/hello").body(()).unwrap();
+    let base = count_one(&unsigned, &plain);
+    let signer = Signer::new("7".parse().unwrap(), secret());
+    let signed = || {
+        let mut request = Request::get("http://alloc.test/hello").body(()).unwrap();
+        signer.sign(&mut request, b"").unwrap();
+        request
+    };
+    let off = count_one(&replay_off, &signed());
+    // A fresh nonce each time: the warm-up request must not make the measured one a replay.
+    let on = {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut measured = 0;
+        for _ in 0..2 {
+            let request = signed().map(|()| Body::empty());
+            COUNTING.with(|c| c.set(true));
+            ALLOCATIONS.with(|n| n.set(0));
+            let response = runtime
+                .block_on(replay_on.clone().oneshot(request))
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            drop(response);
+            COUNTING.with(|c| c.set(false));
+            measured = ALLOCATIONS.with(Cell::get);
+        }
+        measured
+    };
+    eprintln!(
+        "bodiless GET: unsigned {base} allocations; signed, replay off {off} (+{}); replay on {on} (+{})",
+        off - base,
+        on - base
+    );
+    // Measured: +11 either way (the claim's box, the canonical request,
+    // the shared state, the `Verifier` extension and the map it grows, the
+    // boxed body). See BENCHMARKS.md.
+    assert!(off - base <= 11, "replay off: +{} allocations", off - base);
+    assert!(on - base <= 11, "replay on: +{} allocations", on - base);
 }
