@@ -35,8 +35,6 @@ pub(crate) struct Credentials {
     /// As listed: lowercase names joined by `;`.
     pub(crate) signed_headers: Box<str>,
     pub(crate) signature: [u8; 32],
-    /// The signature as sent (64 hex digits): the replay token.
-    pub(crate) signature_hex: Box<str>,
 }
 
 impl Credentials {
@@ -204,7 +202,6 @@ fn credentials(
         service: service.into(),
         signed_headers: signed_headers.into(),
         signature: raw,
-        signature_hex: signature.to_ascii_lowercase().into(),
     })
 }
 
@@ -312,7 +309,7 @@ mod tests {
         assert_eq!(credentials.key_id.as_str(), "AKIAIOSFODNN7EXAMPLE");
         assert_eq!(credentials.scope(), "20130524/us-east-1/s3/aws4_request");
         assert!(credentials.signs("range") && !credentials.signs("rang"));
-        assert_eq!(&*credentials.signature_hex, SIG);
+        assert_eq!(super::super::canonical::hex(&credentials.signature), SIG);
         // curl writes no space after the commas.
         let curl = header.replace(", ", ",");
         assert!(parse_header(curl.as_bytes()).is_ok());

@@ -55,8 +55,16 @@ pub(crate) fn scope(date: &str, region: &str, service: &str) -> String {
 /// where the secret access key is the secret's standard base64 text. Kept
 /// with the secret, so that it is derived once a day, not per request.
 pub(crate) fn signing_key(secret: &Secret, date: &str, region: &str, service: &str) -> Secret {
-    let label = format!("sigv4\n{date}\n{region}\n{service}");
-    secret.derived(label.as_bytes(), |secret| {
+    // The scope's parts, joined by `\n`: no other scheme's label has that shape.
+    let mut label = [0u8; 160];
+    let mut len = 0;
+    for part in [date, region, service] {
+        let bytes = part.as_bytes();
+        let end = (len + bytes.len()).min(label.len());
+        label[len..end].copy_from_slice(&bytes[..end - len]);
+        len = (end + 1).min(label.len());
+    }
+    secret.derived(&label[..len], |secret| {
         use base64::{engine::general_purpose::STANDARD, Engine as _};
         use hmac::{Hmac, KeyInit, Mac};
         let access_key = zeroize::Zeroizing::new(STANDARD.encode(secret.expose()));
@@ -193,7 +201,20 @@ impl CanonicalRequest {
     ) -> bool {
         use subtle::ConstantTimeEq as _;
         let signed = |head: &[u8]| -> bool {
-            let expected = key.mac(&[string_to_sign_of(head, amz_date, scope, payload).as_bytes()]);
+            let mut hasher = Sha256::new();
+            hasher.update(head);
+            hasher.update(payload.as_bytes());
+            let canonical_hex = hex_array(&hasher.finalize().into());
+            // The string-to-sign, fed in parts: nothing is built.
+            let expected = key.mac(&[
+                ALGORITHM.as_bytes(),
+                b"\n",
+                amz_date.as_bytes(),
+                b"\n",
+                scope.as_bytes(),
+                b"\n",
+                &canonical_hex,
+            ]);
             expected.ct_eq(signature).into()
         };
         signed(&self.head) || self.botocore.as_deref().is_some_and(signed)
@@ -229,6 +250,17 @@ pub(crate) fn push_hex(bytes: &[u8], out: &mut String) {
         out.push(char::from(DIGITS[usize::from(byte >> 4)]));
         out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
     }
+}
+
+/// Lowercase hex of a SHA-256 or signature, on the stack.
+pub(crate) fn hex_array(bytes: &[u8; 32]) -> [u8; 64] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 64];
+    for (pair, &byte) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0xf)];
+    }
+    out
 }
 
 /// Lowercase hex of `bytes`.

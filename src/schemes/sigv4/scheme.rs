@@ -4,7 +4,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::{
     authorization::{self, decode_hex, parse_amz_date, parse_decimal, Credentials, Malformed},
-    canonical::{hex, signing_key, CanonicalRequest, Canonicalize, ALGORITHM},
+    canonical::{hex, hex_array, signing_key, CanonicalRequest, Canonicalize, ALGORITHM},
     checksum::{Checksum, ChecksumAlgorithm},
     chunked::{AwsChunked, ChunkSigning},
     SigV4,
@@ -233,8 +233,11 @@ impl SigV4 {
                 skip_parameter,
             },
         );
-        let nonce = Nonce::new(&credentials.signature_hex)
-            .map_err(|_| ErrorCode::MalformedAuthorization)?;
+        let signature_hex = hex_array(&credentials.signature);
+        let nonce = std::str::from_utf8(&signature_hex)
+            .ok()
+            .and_then(|hex| Nonce::new(hex).ok())
+            .ok_or(ErrorCode::MalformedAuthorization)?;
         let payload_line = content_sha256
             .and_then(|value| value.to_str().ok())
             .map(Box::<str>::from);
