@@ -235,7 +235,8 @@ pub(crate) fn parse_decimal(text: &str) -> Option<u64> {
     text.parse().ok()
 }
 
-/// Parses `yyyymmddThhmmssZ` into Unix seconds.
+/// Parses `yyyymmddThhmmssZ` into Unix seconds (by `humantime`'s strict
+/// RFC 3339 parser, on the same fields rearranged).
 pub(crate) fn parse_amz_date(text: &str) -> Option<u64> {
     let bytes = text.as_bytes();
     if bytes.len() != 16
@@ -248,50 +249,21 @@ pub(crate) fn parse_amz_date(text: &str) -> Option<u64> {
     {
         return None;
     }
-    let number = |range: std::ops::Range<usize>| -> u64 {
-        bytes[range]
-            .iter()
-            .fold(0, |n, digit| n * 10 + u64::from(digit - b'0'))
-    };
-    let (year, month, day) = (number(0..4), number(4..6), number(6..8));
-    let (hour, minute, second) = (number(9..11), number(11..13), number(13..15));
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let month_days = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if year < 1970
-        || !(1..=12).contains(&month)
-        || day == 0
-        || day > month_days[(month - 1) as usize]
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
-        return None;
+    let mut rfc3339 = *b"0000-00-00T00:00:00Z";
+    for (to, from) in [
+        (0, 0..4),
+        (5, 4..6),
+        (8, 6..8),
+        (11, 9..11),
+        (14, 11..13),
+        (17, 13..15),
+    ] {
+        rfc3339[to..to + from.len()].copy_from_slice(&bytes[from]);
     }
-    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second)
-}
-
-/// Days from 1970-01-01 to a date on or after it (Howard Hinnant's algorithm).
-fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year / 400;
-    let year_of_era = year - era * 400;
-    let month_index = (month + 9) % 12;
-    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
+    let time = humantime::parse_rfc3339(std::str::from_utf8(&rfc3339).ok()?).ok()?;
+    time.duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|since| since.as_secs())
 }
 
 #[cfg(test)]
