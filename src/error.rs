@@ -20,6 +20,7 @@ use http::{header, HeaderValue, Response, StatusCode};
 /// | `early_authentication_required` | 401 | the layer requires early authentication, and this request's body could only be judged at its end |
 /// | `invalid_credential_scope` | 401 | a SigV4 credential scope whose date differs from `X-Amz-Date`, or whose region or service this server does not accept |
 /// | `unsigned_payload_not_allowed` | 401 | a SigV4 request whose body the signature does not cover (`UNSIGNED-PAYLOAD`, `STREAMING-UNSIGNED-PAYLOAD-TRAILER`), where `SigV4::allow_unsigned_payload` (feature `sigv4`) is off |
+/// | `unsupported_signature_version` | 401 | AWS Signature Version 2 (`Authorization: AWS …`, or a query with `AWSAccessKeyId` and `Signature`), where SigV4 is accepted: sign with SigV4 |
 /// | `presigned_url_not_allowed` | 401 | a SigV4 presigned URL, where `SigV4::allow_presigned_urls` is off |
 /// | `host_mismatch` | 400 | the `Host` header and the URI authority (HTTP/2 `:authority`) name different hosts |
 /// | `malformed_content_digest` | 400 | a `Content-Digest` header whose `sha-256` member is malformed or repeated |
@@ -63,6 +64,8 @@ pub enum ErrorCode {
     InvalidCredentialScope,
     /// A SigV4 request leaves its body unsigned, and the server does not allow it.
     UnsignedPayloadNotAllowed,
+    /// AWS Signature Version 2, which no scheme here verifies.
+    UnsupportedSignatureVersion,
     /// A SigV4 presigned URL, and the server does not allow them.
     PresignedUrlNotAllowed,
     /// The `Host` header and the URI authority disagree.
@@ -91,7 +94,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the table above.
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 23] = [
         Self::MissingAuthorization,
         Self::MalformedAuthorization,
         Self::InvalidSignature,
@@ -102,6 +105,7 @@ impl ErrorCode {
         Self::EarlyAuthenticationRequired,
         Self::InvalidCredentialScope,
         Self::UnsignedPayloadNotAllowed,
+        Self::UnsupportedSignatureVersion,
         Self::PresignedUrlNotAllowed,
         Self::HostMismatch,
         Self::MalformedContentDigest,
@@ -132,6 +136,7 @@ impl ErrorCode {
             Self::MalformedChunkedBody => "malformed_chunked_body",
             Self::InvalidCredentialScope => "invalid_credential_scope",
             Self::UnsignedPayloadNotAllowed => "unsigned_payload_not_allowed",
+            Self::UnsupportedSignatureVersion => "unsupported_signature_version",
             Self::PresignedUrlNotAllowed => "presigned_url_not_allowed",
             Self::ChecksumMismatch => "checksum_mismatch",
             Self::UnsupportedChecksum => "unsupported_checksum",
@@ -157,6 +162,7 @@ impl ErrorCode {
             | Self::EarlyAuthenticationRequired
             | Self::InvalidCredentialScope
             | Self::UnsignedPayloadNotAllowed
+            | Self::UnsupportedSignatureVersion
             | Self::PresignedUrlNotAllowed => StatusCode::UNAUTHORIZED,
             Self::HostMismatch
             | Self::MalformedContentDigest
@@ -199,6 +205,9 @@ impl ErrorCode {
             }
             Self::UnsignedPayloadNotAllowed => {
                 "This server requires the signature to cover the body (the server's opt-in is SigV4::allow_unsigned_payload)."
+            }
+            Self::UnsupportedSignatureVersion => {
+                "AWS Signature Version 2 is not supported: sign with Signature Version 4 (the AWS CLI: aws configure set default.s3.signature_version s3v4)."
             }
             Self::PresignedUrlNotAllowed => {
                 "This server does not accept presigned URLs (the server's opt-in is SigV4::allow_presigned_urls)."

@@ -187,7 +187,8 @@ fn status_of(code: &str) -> u16 {
         | "unsigned_header"
         | "invalid_credential_scope"
         | "unsigned_payload_not_allowed"
-        | "presigned_url_not_allowed" => 401,
+        | "presigned_url_not_allowed"
+        | "unsupported_signature_version" => 401,
         "checksum_mismatch"
         | "decoded_length_mismatch"
         | "body_incomplete"
@@ -2143,6 +2144,65 @@ async fn repeated_body_headers_are_refused() {
         Signer::s3().sign(&mut request, Payload::NoHeader);
         let reply = server.send(Proto::H1, Framing::Length, request).await;
         assert_refused(&reply, code);
+        server.never_ran();
+    }
+}
+
+/// `allow_repeated_reads`: a bodiless GET may come again within its
+/// window; an upload is still accepted once.
+#[tokio::test]
+async fn repeated_reads_only_with_the_opt_in() {
+    let strict = Server::s3().await;
+    let lenient = Server::start(SigV4::new("s3").allow_repeated_reads(true)).await;
+    let body = data(500);
+    // A GET sent with a chunked (empty) body has a body as far as the head
+    // says: only truly bodiless reads are repeatable.
+    for (proto, framing) in [(Proto::H1, Framing::Length), (Proto::H2, Framing::Length)] {
+        let get = signed(&strict, &Signer::s3(), proto, "/b/k", b"", Payload::Hex);
+        assert_accepted(
+            &strict.send(proto, framing, get.clone()).await,
+            &strict.one(),
+            b"",
+            true,
+        );
+        assert_refused(&strict.send(proto, framing, get).await, "replayed_request");
+        strict.never_ran();
+
+        let get = signed(&lenient, &Signer::s3(), proto, "/b/k", b"", Payload::Hex);
+        for _ in 0..3 {
+            let reply = lenient.send(proto, framing, get.clone()).await;
+            assert_accepted(&reply, &lenient.one(), b"", true);
+        }
+        let put = signed(&lenient, &Signer::s3(), proto, "/b/k", &body, Payload::Hex);
+        let reply = lenient.send(proto, framing, put.clone()).await;
+        assert_accepted(&reply, &lenient.one(), &body, true);
+        assert_refused(&lenient.send(proto, framing, put).await, "replayed_request");
+        lenient.never_ran();
+    }
+}
+
+/// Signature Version 2, in a header or a presigned query, is refused with
+/// a code that says to sign with SigV4; the handler never runs.
+#[tokio::test]
+async fn signature_version_2_is_refused_with_what_to_do() {
+    let server = Server::start(SigV4::new("s3").allow_presigned_urls(true)).await;
+    for proto in PROTOS {
+        let mut request = server.request(proto, Method::GET, "/b/k", b"");
+        request.headers_mut().insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("AWS 7:frJIUN8DYpKDtOLCwo//yllqDzg="),
+        );
+        let reply = server.send(proto, Framing::Length, request).await;
+        assert_refused(&reply, "unsupported_signature_version");
+        server.never_ran();
+        let request = server.request(
+            proto,
+            Method::GET,
+            "/b/k?AWSAccessKeyId=7&Signature=frJIUN8DYpKDtOLCwo%2F%2FyllqDzg%3D&Expires=1796138696",
+            b"",
+        );
+        let reply = server.send(proto, Framing::Length, request).await;
+        assert_refused(&reply, "unsupported_signature_version");
         server.never_ran();
     }
 }

@@ -46,13 +46,17 @@ pub struct S3 {
 /// where the AWS SDKs send them by default and TLS is what keeps the body
 /// intact (the signature covers the head only; the stored object records
 /// it); over plain HTTP the SDKs sign the payload, and an unsigned one is
-/// refused.
+/// refused. Repeated reads (`allow_repeated_reads`): aws-sdk-rust sends
+/// identical `GetObject`s and listings within a second, which replay
+/// protection would otherwise refuse; uploads and deletes are still
+/// accepted once.
 pub fn layer(keys: InMemoryKeys, region: &str, over_tls: bool) -> SignatureLayer {
     SignatureLayer::new(keys).scheme(
         SigV4::new("s3")
             .region(region)
             .allow_unsigned_payload(over_tls)
-            .allow_presigned_urls(true),
+            .allow_presigned_urls(true)
+            .allow_repeated_reads(true),
     )
 }
 

@@ -25,9 +25,9 @@ use rustls::{
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::{limit::ConcurrencyLimitLayer, ServiceBuilder, ServiceExt as _};
-use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
+use tower_http::timeout::TimeoutLayer;
 
-use crate::support::ServeConfig;
+use crate::support::{with_body_timeout, ServeConfig};
 
 /// A TLS acceptor for the certificate chain in `cert` and the private key
 /// in `key` (PEM files), offering HTTP/2 and HTTP/1.1 by ALPN.
@@ -60,7 +60,7 @@ pub async fn serve_tls(
             StatusCode::REQUEST_TIMEOUT,
             config.request_timeout,
         ))
-        .layer(RequestBodyTimeoutLayer::new(config.body_timeout))
+        .map_request(with_body_timeout(config.body_timeout))
         .service(app);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder

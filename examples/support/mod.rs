@@ -32,7 +32,10 @@ use tower_hmac::{
     BufferedVerifyLayer, InMemoryKeys, KeyId, Secret, SignatureLayer, VerifiedResponse, Verifier,
     VerifyError,
 };
-use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
+use tower_http::timeout::TimeoutLayer;
+
+mod body_timeout;
+pub use body_timeout::with_body_timeout;
 
 /// The built-in demo key. Never use it for anything real.
 pub const DEMO_KEY_ID: &str = "7";
@@ -146,7 +149,9 @@ pub async fn serve_with(listener: TcpListener, app: Router, config: ServeConfig)
             StatusCode::REQUEST_TIMEOUT,
             config.request_timeout,
         ))
-        .layer(RequestBodyTimeoutLayer::new(config.body_timeout))
+        // Not tower-http's `RequestBodyTimeoutLayer`: its body hides the
+        // length hints the signature layer reads (see `body_timeout`).
+        .map_request(with_body_timeout(config.body_timeout))
         .service(app);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder

@@ -105,6 +105,18 @@ pub(crate) fn is_presigned(query: &str) -> bool {
     })
 }
 
+/// Whether the query is an AWS Signature Version 2 presigned URL
+/// (`AWSAccessKeyId`, `Signature`, `Expires`), which the AWS CLI's
+/// `s3 presign` makes unless told `signature_version = s3v4`.
+pub(crate) fn is_presigned_v2(query: &str) -> bool {
+    let has = |wanted: &str| {
+        query
+            .split('&')
+            .any(|pair| pair.split_once('=').map_or(pair, |(name, _)| name) == wanted)
+    };
+    has("AWSAccessKeyId") && has("Signature")
+}
+
 /// Parses a presigned URL's `X-Amz-*` parameters.
 pub(crate) fn parse_query(query: &str) -> Result<Presigned, Malformed> {
     if query.len() > MAX_LEN {

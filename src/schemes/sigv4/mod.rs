@@ -98,7 +98,16 @@
 //! second, is refused as a replay, which an SDK treats as a client error
 //! and does not retry. Replay protection is the layer's, shared with the
 //! native scheme, and turned off only by
-//! [`without_replay_protection`](crate::SignatureLayer::without_replay_protection).
+//! [`without_replay_protection`](crate::SignatureLayer::without_replay_protection),
+//! or for bodiless reads only by
+//! [`allow_repeated_reads`](SigV4::allow_repeated_reads), which clients that
+//! repeat identical reads within a second (aws-sdk-rust) need.
+//!
+//! # Signature Version 2
+//! Not verified. `Authorization: AWS <key>:<signature>` and SigV2 presigned
+//! URLs (`AWSAccessKeyId`, `Signature`, `Expires`: what `aws s3 presign`
+//! makes unless `s3.signature_version` is `s3v4`) are refused with
+//! `unsupported_signature_version`, which says how to sign with SigV4.
 //!
 //! # What curl gets wrong
 //! curl's `--aws-sigv4` (7.75 and later) signs header auth, but Debian's
@@ -128,6 +137,7 @@ pub struct SigV4 {
     max_clock_skew: u64,
     allow_unsigned_payload: bool,
     allow_presigned_urls: bool,
+    allow_repeated_reads: bool,
 }
 
 impl SigV4 {
@@ -154,6 +164,7 @@ impl SigV4 {
             max_clock_skew: Self::DEFAULT_MAX_CLOCK_SKEW.as_secs(),
             allow_unsigned_payload: false,
             allow_presigned_urls: false,
+            allow_repeated_reads: false,
         }
     }
 
@@ -192,6 +203,21 @@ impl SigV4 {
     /// number of times until it expires: see the [module docs](self#presigned-urls).
     pub fn allow_presigned_urls(mut self, allow: bool) -> Self {
         self.allow_presigned_urls = allow;
+        self
+    }
+
+    /// Lets a bodiless `GET` or `HEAD` with header auth be sent again within
+    /// its window (off by default). SigV4 has no nonce, so identical reads
+    /// signed in the same second have one signature, and without this the
+    /// second is refused `replayed_request`: aws-sdk-rust, which does not
+    /// sign its per-call headers, sends such pairs (a `GetObject` repeated
+    /// after a `DeleteObject`, a listing polled twice). With it, anyone who
+    /// captured such a read can send it again until its `X-Amz-Date` is 15
+    /// minutes off: they learn the resource's state now, not only what the
+    /// captured response said. Requests with a body, and every other
+    /// method, are still accepted once.
+    pub fn allow_repeated_reads(mut self, allow: bool) -> Self {
+        self.allow_repeated_reads = allow;
         self
     }
 

@@ -1,6 +1,6 @@
 //! The SigV4 scheme on the seam: its claim, and the checks of its bodies.
 
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 use super::{
     authorization::{self, decode_hex, parse_amz_date, parse_decimal, Credentials, Malformed},
@@ -10,9 +10,14 @@ use super::{
     SigV4,
 };
 use crate::{
-    schemes::{Authentication, BodyCheck, Claim, Explanation, Head, Replay, Scheme},
+    schemes::{
+        opens_with_word, Authentication, BodyCheck, Claim, Explanation, Head, Replay, Scheme,
+    },
     BodyDigest, BodyHasher, ErrorCode, KeyId, Nonce, Secret,
 };
+
+/// The word of AWS Signature Version 2's `Authorization` values.
+const SIGV2: &str = "AWS";
 
 /// `x-amz-content-sha256`'s literal values.
 const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
@@ -80,11 +85,22 @@ impl Scheme for SigV4 {
         ALGORITHM
     }
 
+    /// `AWS4-HMAC-SHA256 …`, and Signature Version 2's `AWS <key>:<sig>`,
+    /// to answer it with what to do instead.
+    fn claims(&self, authorization: &HeaderValue) -> bool {
+        let value = authorization.as_bytes();
+        opens_with_word(value, ALGORITHM) || opens_with_word(value, SIGV2)
+    }
+
     fn claim(
         &self,
         authorization: &HeaderValue,
         head: &Head<'_>,
     ) -> Result<Box<dyn Claim>, ErrorCode> {
+        if opens_with_word(authorization.as_bytes(), SIGV2) {
+            tracing::debug!("tower-hmac: AWS Signature Version 2");
+            return Err(ErrorCode::UnsupportedSignatureVersion);
+        }
         let credentials =
             authorization::parse_header(authorization.as_bytes()).map_err(|error| {
                 tracing::debug!(%error, "tower-hmac: malformed SigV4 Authorization header");
@@ -97,13 +113,25 @@ impl Scheme for SigV4 {
                 ErrorCode::MalformedAuthorization
             })?;
         let signed_at = self.check_time(&credentials, amz_date, head.now)?;
-        self.claim_with(head, credentials, amz_date, Window::Skew(signed_at), None)
+        // A read may be repeated only where the server said so.
+        let window = if self.allow_repeated_reads
+            && head.bodiless
+            && matches!(*head.method, Method::GET | Method::HEAD)
+        {
+            Window::Repeatable(signed_at)
+        } else {
+            Window::Skew(signed_at)
+        };
+        self.claim_with(head, credentials, amz_date, window, None)
     }
 
     fn claim_elsewhere(&self, head: &Head<'_>) -> Option<Result<Box<dyn Claim>, ErrorCode>> {
         let query = head.uri.query()?;
         if !authorization::is_presigned(query) {
-            return None;
+            return authorization::is_presigned_v2(query).then(|| {
+                tracing::debug!("tower-hmac: AWS Signature Version 2 presigned URL");
+                Err(ErrorCode::UnsupportedSignatureVersion)
+            });
         }
         Some(self.claim_presigned(head, query))
     }
@@ -112,6 +140,9 @@ impl Scheme for SigV4 {
 /// The time window a request is accepted in.
 #[derive(Debug, Clone, Copy)]
 enum Window {
+    /// Header auth of a bodiless GET or HEAD, where repeated reads are
+    /// allowed: within the clock skew of its time, any number of times.
+    Repeatable(u64),
     /// Header auth: within the clock skew of its time, once.
     Skew(u64),
     /// A presigned URL: from its time until it expires, any number of times.
@@ -377,8 +408,8 @@ impl SigV4Claim {
         match (&self.payload_line, self.window) {
             (Some(line), _) => Some(line),
             (None, Window::Presigned { .. }) => Some(UNSIGNED_PAYLOAD),
-            (None, Window::Skew(_)) if bodiless => Some(EMPTY_SHA256),
-            (None, Window::Skew(_)) => None,
+            (None, Window::Skew(_) | Window::Repeatable(_)) if bodiless => Some(EMPTY_SHA256),
+            (None, Window::Skew(_) | Window::Repeatable(_)) => None,
         }
     }
 }
@@ -391,6 +422,11 @@ impl Claim for SigV4Claim {
     fn replay(&self) -> Replay<'_> {
         match self.window {
             Window::Skew(signed_at) => Replay::new(&self.nonce, signed_at, self.max_skew),
+            Window::Repeatable(signed_at) => Replay::reusable(
+                signed_at,
+                signed_at.saturating_sub(self.max_skew),
+                signed_at.saturating_add(self.max_skew),
+            ),
             Window::Presigned { signed_at, until } => {
                 Replay::reusable(signed_at, signed_at.saturating_sub(self.max_skew), until)
             }
