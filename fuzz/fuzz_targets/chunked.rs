@@ -7,7 +7,9 @@
 //!   crate's public `chunk_signature` and `chunk_header`;
 //! - mode 2: the same chunks as frames of a body that `Signer::sign_chunked`
 //!   frames itself;
-//! - flags: bit 0, an exact length; bit 1, a pending poll before each frame.
+//! - flags: bit 0, an exact length; bit 1, a pending poll before each
+//!   frame; bit 2, HTTP/2 (else HTTP/1.1, whose body of unknown length
+//!   comes with `Transfer-Encoding: chunked`, as hyper hands it on).
 //!
 //! Properties:
 //! - both encoders give exactly the bytes of PROTOCOL §4.6 (`spec`);
@@ -167,16 +169,30 @@ fuzz_target!(|data: &[u8]| {
             }
             steps.push(Step::Data(Bytes::from(piece)));
         }
+        let hint = if flags & 1 != 0 {
+            Hint::Exact
+        } else {
+            Hint::Unknown
+        };
+        let version = if flags & 4 != 0 {
+            http::Version::HTTP_2
+        } else {
+            http::Version::HTTP_11
+        };
+        let mut headers = parts.headers.clone();
+        if hint == Hint::Unknown && version == http::Version::HTTP_11 {
+            headers.insert(
+                http::header::TRANSFER_ENCODING,
+                http::HeaderValue::from_static("chunked"),
+            );
+        }
         let request = Wire {
             method: parts.method.clone(),
             uri: parts.uri.clone(),
-            headers: parts.headers.clone(),
+            version,
+            headers,
             steps,
-            hint: if flags & 1 != 0 {
-                Hint::Exact
-            } else {
-                Hint::Unknown
-            },
+            hint,
             ends_early: false,
         };
         let exchange = APP.with(|app| {

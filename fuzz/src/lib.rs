@@ -6,9 +6,12 @@
 //! of panics; `RELIABILITY.md` lists them.
 
 pub mod auth;
+pub mod aws_chunked;
 pub mod keys;
 pub mod script;
 pub mod server;
+pub mod sigv4_server;
+pub mod sigv4_spec;
 pub mod spec;
 
 /// A runtime per thread (libFuzzer runs one), with the clock paused: a

@@ -8,7 +8,7 @@
 //! host: api.example.com                                     <- field lines, in order
 //! x-fuzz-sign: key=client-1 t=-3 nonce=fresh digest=yes chunked=no extra=x-tag
 //! x-fuzz-handler: read-all
-//! x-fuzz-body: hint=exact frames=2,5 fails trailers yields ends-early
+//! x-fuzz-body: hint=exact frames=2,5 fails trailers yields ends-early version=2 bare
 //! x-fuzz-after: set content-type text/plain                 <- changes after signing
 //!                                                           <- blank line
 //! {"item":"widget","qty":3}                                 <- body
@@ -21,12 +21,18 @@
 //! `7`, `8`, `long` (valid), `wrong` (7's id, 8's secret), `unknown`,
 //! `old`, `new`. `x-fuzz-after`: `set NAME VALUE`, `add NAME VALUE`,
 //! `del NAME`, `flip-auth POS`, `flip-body POS`, `method M`, `target T`,
-//! `append TEXT`, `truncate N`. `x-fuzz-replay: yes` sends the previous
+//! `flip-target POS`, `query TEXT` (appended to the query), `append TEXT`,
+//! `truncate N`. `x-fuzz-replay: yes` sends the previous
 //! request again, unchanged. For a body sent in chunks, `frames` cuts the
 //! data into chunks and `wire` cuts the framed bytes into frames.
+//! `version` (`0.9`, `1.0`, `1.1`, `2`, `3`; 1.1 by default) is the
+//! request's HTTP version. A body of unknown length (no `hint`) sent over
+//! HTTP/1.x gets `Transfer-Encoding: chunked`, as hyper hands it on,
+//! unless the head has `Content-Length` or `Transfer-Encoding` already or
+//! `bare` says not to: such a request has no body by RFC 9112 §6.3.
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, Version};
 use tower_hmac::{
     schemes::hmac_sha256::{chunk_header, chunk_signature},
     BodyDigest, Nonce, Signer,
@@ -52,21 +58,23 @@ pub struct Text {
 }
 
 pub struct Script {
+    /// The first line, as written (its words configure the layer).
+    pub first_line: Vec<u8>,
     pub config: Config,
     pub requests: Vec<Text>,
 }
 
-fn words(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub(crate) fn words(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
     bytes
         .split(|&b| b == b' ' || b == b'\t')
         .filter(|w| !w.is_empty())
 }
 
-fn number(bytes: &[u8]) -> Option<i64> {
+pub(crate) fn number(bytes: &[u8]) -> Option<i64> {
     std::str::from_utf8(bytes).ok()?.parse().ok()
 }
 
-fn split_once<'a>(bytes: &'a [u8], needle: &[u8]) -> Option<(&'a [u8], &'a [u8])> {
+pub(crate) fn split_once<'a>(bytes: &'a [u8], needle: &[u8]) -> Option<(&'a [u8], &'a [u8])> {
     let at = bytes.windows(needle.len()).position(|w| w == needle)?;
     Some((&bytes[..at], &bytes[at + needle.len()..]))
 }
@@ -97,7 +105,11 @@ pub fn parse(data: &[u8]) -> Script {
             break;
         }
     }
-    Script { config, requests }
+    Script {
+        first_line: first.to_vec(),
+        config,
+        requests,
+    }
 }
 
 fn parse_request(text: &[u8]) -> Text {
@@ -157,7 +169,7 @@ pub fn handler(text: &Text) -> Handler {
 }
 
 /// Cuts `bytes` at the given offsets (clamped, sorted) into frames.
-fn cut(bytes: &[u8], cuts: &[usize]) -> Vec<Bytes> {
+pub(crate) fn cut(bytes: &[u8], cuts: &[usize]) -> Vec<Bytes> {
     let mut cuts: Vec<usize> = cuts.iter().map(|&c| c.min(bytes.len())).collect();
     cuts.sort_unstable();
     let mut pieces = Vec::new();
@@ -170,7 +182,7 @@ fn cut(bytes: &[u8], cuts: &[usize]) -> Vec<Bytes> {
     pieces
 }
 
-fn offsets(value: &[u8]) -> Vec<usize> {
+pub(crate) fn offsets(value: &[u8]) -> Vec<usize> {
     value
         .split(|&b| b == b',')
         .filter_map(number)
@@ -179,7 +191,7 @@ fn offsets(value: &[u8]) -> Vec<usize> {
         .collect()
 }
 
-fn header(name: &[u8], value: &[u8]) -> Option<(HeaderName, HeaderValue)> {
+pub(crate) fn header(name: &[u8], value: &[u8]) -> Option<(HeaderName, HeaderValue)> {
     Some((
         HeaderName::from_bytes(name).ok()?,
         HeaderValue::from_bytes(value).ok()?,
@@ -204,9 +216,70 @@ fn signer(key: &[u8]) -> (Signer, &'static [u8]) {
     )
 }
 
-/// Builds the request a script entry describes: signed if it says so,
-/// then changed as `x-fuzz-after` says.
-pub fn build(text: &Text, fixed_nonce: &Nonce) -> Wire {
+/// What `x-fuzz-body` says.
+#[derive(Debug, Clone)]
+pub(crate) struct BodyOptions {
+    pub hint: Hint,
+    pub version: Version,
+    pub ends_early: bool,
+    pub fails: bool,
+    pub trailers: bool,
+    pub yields: bool,
+    pub bare: bool,
+    /// Where the data is cut into frames (or chunks).
+    pub frames: Vec<usize>,
+    /// Where a body sent in chunks is cut into frames.
+    pub wire_cuts: Option<Vec<usize>>,
+}
+
+impl BodyOptions {
+    pub(crate) fn of(value: &[u8]) -> Self {
+        let mut o = Self {
+            hint: Hint::Unknown,
+            version: Version::HTTP_11,
+            ends_early: false,
+            fails: false,
+            trailers: false,
+            yields: false,
+            bare: false,
+            frames: Vec::new(),
+            wire_cuts: None,
+        };
+        for word in words(value) {
+            let (key, value) = split_once(word, b"=").unwrap_or((word, b""));
+            match key {
+                b"hint" => {
+                    o.hint = match value {
+                        b"exact" => Hint::Exact,
+                        b"unknown" => Hint::Unknown,
+                        n => number(n).map_or(Hint::Unknown, |n| Hint::Lie(n.clamp(0, 255) as u8)),
+                    }
+                }
+                b"version" => {
+                    o.version = match value {
+                        b"0.9" => Version::HTTP_09,
+                        b"1.0" => Version::HTTP_10,
+                        b"2" => Version::HTTP_2,
+                        b"3" => Version::HTTP_3,
+                        _ => Version::HTTP_11,
+                    }
+                }
+                b"bare" => o.bare = true,
+                b"frames" => o.frames = offsets(value),
+                b"wire" => o.wire_cuts = Some(offsets(value)),
+                b"ends-early" => o.ends_early = true,
+                b"fails" => o.fails = true,
+                b"trailers" => o.trailers = true,
+                b"yields" => o.yields = true,
+                _ => {}
+            }
+        }
+        o
+    }
+}
+
+/// The method, target and field lines a script entry writes.
+pub(crate) fn head(text: &Text) -> http::Request<()> {
     let method = Method::from_bytes(&text.method).unwrap_or(Method::GET);
     let uri = Uri::try_from(text.target.as_slice()).unwrap_or_else(|_| Uri::from_static("/"));
     let mut headers = HeaderMap::new();
@@ -215,35 +288,21 @@ pub fn build(text: &Text, fixed_nonce: &Nonce) -> Wire {
             headers.append(name, value);
         }
     }
-    let mut hint = Hint::Unknown;
-    let (mut ends_early, mut fails, mut trailers, mut yields) = (false, false, false, false);
-    let (mut frames, mut wire_cuts) = (Vec::new(), None);
-    for word in words(&text.body_options) {
-        let (key, value) = split_once(word, b"=").unwrap_or((word, b""));
-        match key {
-            b"hint" => {
-                hint = match value {
-                    b"exact" => Hint::Exact,
-                    b"unknown" => Hint::Unknown,
-                    n => number(n).map_or(Hint::Unknown, |n| Hint::Lie(n.clamp(0, 255) as u8)),
-                }
-            }
-            b"frames" => frames = offsets(value),
-            b"wire" => wire_cuts = Some(offsets(value)),
-            b"ends-early" => ends_early = true,
-            b"fails" => fails = true,
-            b"trailers" => trailers = true,
-            b"yields" => yields = true,
-            _ => {}
-        }
-    }
     let mut request = http::Request::builder()
         .method(method)
         .uri(uri)
         .body(())
         .unwrap();
     *request.headers_mut() = headers;
-    let mut pieces = cut(&text.body, &frames);
+    request
+}
+
+/// Builds the request a script entry describes: signed if it says so,
+/// then changed as `x-fuzz-after` says.
+pub fn build(text: &Text, fixed_nonce: &Nonce) -> Wire {
+    let options = BodyOptions::of(&text.body_options);
+    let mut request = head(text);
+    let mut pieces = cut(&text.body, &options.frames);
     let mut chunked_with: Option<(&'static [u8], [u8; 32])> = None;
 
     if let Some(sign) = &text.sign {
@@ -320,16 +379,44 @@ pub fn build(text: &Text, fixed_nonce: &Nonce) -> Wire {
             wire.extend_from_slice(&frame);
             chunk_frames.push(Bytes::from(frame));
         }
-        pieces = match &wire_cuts {
+        pieces = match &options.wire_cuts {
             Some(cuts) => cut(&wire, cuts),
             None => chunk_frames,
         };
     }
 
-    let (mut parts, ()) = request.into_parts();
+    let (parts, ()) = request.into_parts();
+    finish(parts, pieces, &options, &text.after)
+}
+
+/// The rest of a request after signing: `Transfer-Encoding` for a body
+/// of unknown length over HTTP/1.x, the `x-fuzz-after` changes, and the
+/// body's steps. `pieces` are the body's frames as signed.
+pub(crate) fn finish(
+    mut parts: http::request::Parts,
+    mut pieces: Vec<Bytes>,
+    options: &BodyOptions,
+    after: &[Vec<u8>],
+) -> Wire {
     let mut body: Vec<u8> = pieces.iter().flat_map(|p| p.to_vec()).collect();
+    // A body of unknown length comes over HTTP/1.x as `Transfer-Encoding:
+    // chunked`, as hyper hands it on (without the field, or with `bare`,
+    // the request has no body by RFC 9112 §6.3, whatever its frames carry).
+    let framed = parts.headers.contains_key(http::header::CONTENT_LENGTH)
+        || parts.headers.contains_key(http::header::TRANSFER_ENCODING);
+    if options.hint == Hint::Unknown
+        && options.version <= Version::HTTP_11
+        && !options.bare
+        && !framed
+        && (!body.is_empty() || options.trailers)
+    {
+        parts.headers.insert(
+            http::header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+    }
     let mut reframe = false;
-    for after in text.after.iter().take(4) {
+    for after in after.iter().take(4) {
         let (op, args) = split_once(after, b" ").unwrap_or((after, b""));
         let (arg, rest) = split_once(args, b" ").unwrap_or((args, b""));
         let position = |len: usize| number(arg).map(|n| (n.unsigned_abs() as usize) % len.max(1));
@@ -375,6 +462,29 @@ pub fn build(text: &Text, fixed_nonce: &Nonce) -> Wire {
                     parts.uri = uri;
                 }
             }
+            b"flip-target" => {
+                let mut bytes = parts.uri.to_string().into_bytes();
+                if let Some(at) = position(bytes.len()).filter(|_| !bytes.is_empty()) {
+                    bytes[at] ^= 1;
+                    if let Ok(uri) = Uri::try_from(bytes) {
+                        parts.uri = uri;
+                    }
+                }
+            }
+            b"query" => {
+                let target = parts.uri.to_string();
+                let join = if parts.uri.query().is_some() {
+                    "&"
+                } else {
+                    "?"
+                };
+                let mut bytes = target.into_bytes();
+                bytes.extend_from_slice(join.as_bytes());
+                bytes.extend_from_slice(args);
+                if let Ok(uri) = Uri::try_from(bytes) {
+                    parts.uri = uri;
+                }
+            }
             b"append" => {
                 body.extend_from_slice(args);
                 reframe = true;
@@ -398,7 +508,7 @@ pub fn build(text: &Text, fixed_nonce: &Nonce) -> Wire {
     }
     let mut steps = Vec::new();
     for piece in pieces {
-        if yields {
+        if options.yields {
             steps.push(Step::Yield);
         }
         steps.push(Step::Data(piece));
@@ -407,21 +517,22 @@ pub fn build(text: &Text, fixed_nonce: &Nonce) -> Wire {
     if matches!(steps.as_slice(), [Step::Data(d)] if d.is_empty()) {
         steps.clear();
     }
-    if trailers {
+    if options.trailers {
         let mut map = HeaderMap::new();
         map.insert("x-trailer", HeaderValue::from_static("t"));
         steps.push(Step::Trailers(map));
     }
-    if fails {
+    if options.fails {
         steps.push(Step::Error);
     }
     Wire {
         method: parts.method,
         uri: parts.uri,
+        version: options.version,
         headers: parts.headers,
         steps,
-        hint,
-        ends_early,
+        hint: options.hint,
+        ends_early: options.ends_early,
     }
 }
 
