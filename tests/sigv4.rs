@@ -2206,3 +2206,33 @@ async fn signature_version_2_is_refused_with_what_to_do() {
         server.never_ran();
     }
 }
+
+/// F3 (RELIABILITY.md): a second `X-Amz-Signature` under an encoded name
+/// (`X-Amz-Signatur%65`), which the canonical query would leave out as the
+/// signature, is a repeated parameter: refused, the handler never runs.
+#[tokio::test]
+async fn a_presigned_url_with_an_encoded_second_signature_is_refused() {
+    let server = Server::start(SigV4::new("s3").allow_presigned_urls(true)).await;
+    let signer = Signer {
+        presign: Some(Duration::from_secs(300)),
+        ..Signer::s3()
+    };
+    for proto in PROTOS {
+        let request = presigned(&server, &signer, proto, "/bucket/k");
+        for extra in [
+            "X-Amz-Signatur%65=0",
+            "X%2DAmz-Signature=0",
+            "X-Amz-%53ignature=x",
+        ] {
+            let mut tampered = request.clone();
+            let uri = format!("{}&{extra}", tampered.uri());
+            *tampered.uri_mut() = uri.parse().unwrap();
+            let reply = server.send(proto, Framing::Length, tampered).await;
+            assert_refused(&reply, "malformed_authorization");
+            server.never_ran();
+        }
+        // The URL as signed still works.
+        let reply = server.send(proto, Framing::Length, request).await;
+        assert_accepted(&reply, &server.one(), b"", true);
+    }
+}

@@ -100,9 +100,22 @@ pub(crate) fn parse_header(value: &[u8]) -> Result<Credentials, Malformed> {
 /// scheme's to judge.
 pub(crate) fn is_presigned(query: &str) -> bool {
     query.split('&').any(|pair| {
-        let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+        let name = decoded_name(pair.split_once('=').map_or(pair, |(name, _)| name));
         name == "X-Amz-Algorithm" || name == "X-Amz-Signature"
     })
+}
+
+/// A query parameter's name as the canonical query reads it: decoded, so
+/// that `X-Amz-Signatur%65` is `X-Amz-Signature` here as it is there.
+fn decoded_name(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.contains(['%', '+']) {
+        percent_decode_str(&name.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned()
+            .into()
+    } else {
+        name.into()
+    }
 }
 
 /// Whether the query is an AWS Signature Version 2 presigned URL
@@ -133,6 +146,7 @@ pub(crate) fn parse_query(query: &str) -> Result<Presigned, Malformed> {
     ];
     for pair in query.split('&') {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name = decoded_name(name);
         if let Some(at) = NAMES.iter().position(|known| *known == name) {
             let value = percent_decode_str(value)
                 .decode_utf8()
@@ -361,6 +375,9 @@ mod tests {
             query.replace("AWS4-HMAC-SHA256", "AWS4-ECDSA-P256-SHA256"),
             query.replace("&X-Amz-SignedHeaders=host", ""),
             format!("{query}&X-Amz-Date=20261201T120000Z"),
+            // F3: a second signature parameter under an encoded name.
+            format!("{query}&X-Amz-Signatur%65=0"),
+            format!("{query}&X%2DAmz-Signature=0"),
         ] {
             assert!(parse_query(&bad).is_err(), "{bad}");
         }
