@@ -1104,7 +1104,9 @@ pub fn check(
         let timely = head.timely_strict && head.well_formed && head.strict;
         let unread_ok = config.small_unread_limit.is_none() || handler == Handler::ReadAllVerify;
         let early_ok = !config.require_early || bodiless || head.payload != Payload::Computed;
-        if timely && unread_ok && early_ok && (!bodiless || data.is_empty()) {
+        // F3's case is not genuine: a second signature parameter is refused.
+        let f3_case = F3_FIXED && f3(&request);
+        if timely && unread_ok && early_ok && !f3_case && (!bodiless || data.is_empty()) {
             if let Some(expected) = body_valid(head, &request, opts, bodiless, &data) {
                 assert!(handler_success, "a genuine request was refused: {}", what());
                 if handler == Handler::ReadAllVerify {
@@ -1125,11 +1127,12 @@ pub fn check(
 /// parameters that decode to `X-Amz-Signature` (`X-Amz-Signatur%65=…`):
 /// the crate finds its credentials by the names as sent, but leaves out of
 /// the canonical query every parameter whose name decodes to
-/// `X-Amz-Signature`. Tolerated (only that) until the crate is fixed, so
-/// that CI stays green; set to `true` with the fix, and the regression seed
+/// `X-Amz-Signature`. Fixed: the crate now finds its credentials by the
+/// decoded names, so such a query is refused as a repeated parameter, and
+/// the regression seed
 /// `corpus/sigv4_authorization/finding-F3-presigned-unsigned-parameter`
-/// holds the crate to it.
-pub const F3_FIXED: bool = false;
+/// holds it to that.
+pub const F3_FIXED: bool = true;
 
 /// The request is F3's case: one `X-Amz-Signature` as sent, and the others
 /// only so once decoded.
