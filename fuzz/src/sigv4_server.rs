@@ -1127,22 +1127,26 @@ pub fn check(
 /// parameters that decode to `X-Amz-Signature` (`X-Amz-Signatur%65=…`):
 /// the crate finds its credentials by the names as sent, but leaves out of
 /// the canonical query every parameter whose name decodes to
-/// `X-Amz-Signature`. Fixed: the crate now finds its credentials by the
-/// decoded names, so such a query is refused as a repeated parameter, and
-/// the regression seed
+/// `X-Amz-Signature`. Fixed in 8cef255: the crate now finds its
+/// credentials by the decoded names (and so does `sigv4_spec`), so such a
+/// query is refused as a repeated parameter, and the regression seed
 /// `corpus/sigv4_authorization/finding-F3-presigned-unsigned-parameter`
 /// holds it to that.
 pub const F3_FIXED: bool = true;
 
-/// The request is F3's case: one `X-Amz-Signature` as sent, and the others
-/// only so once decoded.
+/// The request is F3's case: one `X-Amz-Signature` as sent, and more
+/// once decoded.
 pub fn f3(request: &v4::Request<'_>) -> bool {
     let pairs = request.query_pairs();
-    pairs
+    let sent = pairs
         .iter()
         .filter(|(n, _)| *n == b"X-Amz-Signature")
-        .count()
-        == 1
+        .count();
+    let decoded = pairs
+        .iter()
+        .filter(|(n, _)| v4::query_decode(n) == b"X-Amz-Signature")
+        .count();
+    sent == 1 && decoded > 1
 }
 
 /// The body's data, all of it, then up to each frame boundary: what the

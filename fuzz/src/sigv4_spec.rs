@@ -601,15 +601,16 @@ pub struct Presigned {
 }
 
 /// Whether a request without `Authorization` carries presigned credentials:
-/// an `X-Amz-Algorithm` or `X-Amz-Signature` parameter (names as sent).
+/// an `X-Amz-Algorithm` or `X-Amz-Signature` parameter (names decoded, as
+/// the canonical query reads them: `X-Amz-Signatur%65` is `X-Amz-Signature`).
 pub fn is_presigned(request: &Request<'_>) -> bool {
-    request
-        .query_pairs()
-        .iter()
-        .any(|(n, _)| *n == b"X-Amz-Algorithm" || *n == b"X-Amz-Signature")
+    request.query_pairs().iter().any(|(n, _)| {
+        let n = query_decode(n);
+        n == b"X-Amz-Algorithm" || n == b"X-Amz-Signature"
+    })
 }
 
-/// The `X-Amz-*` parameters of a presigned URL (names as sent, each once;
+/// The `X-Amz-*` parameters of a presigned URL (names decoded, each once;
 /// values percent-decoded).
 pub fn parse_presigned(request: &Request<'_>) -> Option<Presigned> {
     const NAMES: [&str; 6] = [
@@ -622,6 +623,7 @@ pub fn parse_presigned(request: &Request<'_>) -> Option<Presigned> {
     ];
     let mut found: [Option<Vec<u8>>; 6] = Default::default();
     for (name, value) in request.query_pairs() {
+        let name = query_decode(name);
         if let Some(at) = NAMES.iter().position(|n| n.as_bytes() == name) {
             if found[at].is_some() {
                 return None;

@@ -272,6 +272,8 @@ pub(crate) fn parse_amz_date(text: &str) -> Option<u64> {
             .iter()
             .chain(&bytes[9..15])
             .all(u8::is_ascii_digit)
+        // humantime reads a leap second, `60`, as `59`; AWS dates have none.
+        || bytes[13..15] > b"59"[..]
     {
         return None;
     }
@@ -397,6 +399,7 @@ mod tests {
             "2013-05-24T00:00:00Z",
             "19691231T235959Z",
             "2013052T4000000Z",
+            "20161231T235960Z",
         ] {
             assert_eq!(parse_amz_date(bad), None, "{bad}");
         }
