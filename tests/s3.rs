@@ -15,6 +15,8 @@
 
 #[path = "../examples/s3/app.rs"]
 mod app;
+#[path = "support/certificates.rs"]
+mod certificates;
 #[path = "../examples/s3/net.rs"]
 mod net;
 #[path = "../examples/s3/store.rs"]
@@ -32,7 +34,6 @@ use std::{
     time::Duration,
 };
 
-use base64::{engine::general_purpose::STANDARD, Engine as _};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -463,60 +464,12 @@ async fn boto3_over_http() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boto3_over_https() {
     let dir = scratch("https");
-    let (ca, chain, key) = certificates(&dir);
+    let (ca, chain, key) = certificates::certificates(&dir);
     let endpoint = start(&dir.join("data"), Some((&chain, &key))).await;
     let records = run_script(&endpoint, Some(&ca)).await;
     // Over HTTPS botocore leaves the payload unsigned (CRC32 in a trailer).
     check_store(&dir.join("data"), &records, false);
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// A CA, and a certificate it issued for `localhost` and 127.0.0.1, as
-/// PEM files in `dir`: the CA's, the server's chain, and the server's key.
-fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    use rcgen::{
-        BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, KeyUsagePurpose,
-    };
-
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "tower-hmac test CA");
-    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
-    params.use_authority_key_identifier_extension = true;
-    let cert = params.signed_by(&key, &ca).unwrap();
-
-    let paths = (
-        dir.join("ca.pem"),
-        dir.join("chain.pem"),
-        dir.join("key.pem"),
-    );
-    std::fs::write(&paths.0, pem("CERTIFICATE", ca.der())).unwrap();
-    let chain = pem("CERTIFICATE", cert.der()) + &pem("CERTIFICATE", ca.der());
-    std::fs::write(&paths.1, chain).unwrap();
-    std::fs::write(&paths.2, pem("PRIVATE KEY", &key.serialize_der())).unwrap();
-    paths
-}
-
-fn pem(label: &str, der: &[u8]) -> String {
-    let base64 = STANDARD.encode(der);
-    let lines: Vec<&str> = base64
-        .as_bytes()
-        .chunks(64)
-        .map(|line| std::str::from_utf8(line).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
 }
 
 /// Listing page by page, one entry a page, through keys and the common

@@ -29,6 +29,8 @@
 
 #[path = "../examples/s3/app.rs"]
 mod app;
+#[path = "support/certificates.rs"]
+mod certificates;
 #[path = "../examples/s3/net.rs"]
 mod net;
 #[path = "../examples/s3/store.rs"]
@@ -46,7 +48,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use base64::{engine::general_purpose::STANDARD, Engine as _};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::{net::TcpListener, process::Command, time::timeout};
@@ -114,55 +115,6 @@ async fn start(data: &Path, tls: Option<(&Path, &Path)>) -> String {
             format!("http://{addr}")
         }
     }
-}
-
-/// A CA, and a certificate it issued for `localhost` and 127.0.0.1, as
-/// PEM files in `dir`: the CA's, the server's chain, and the server's key
-/// (as in tests/s3.rs).
-fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    use rcgen::{
-        BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, KeyUsagePurpose,
-    };
-
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "tower-hmac test CA");
-    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
-    params.use_authority_key_identifier_extension = true;
-    let cert = params.signed_by(&key, &ca).unwrap();
-
-    let paths = (
-        dir.join("ca.pem"),
-        dir.join("chain.pem"),
-        dir.join("key.pem"),
-    );
-    std::fs::write(&paths.0, pem("CERTIFICATE", ca.der())).unwrap();
-    let chain = pem("CERTIFICATE", cert.der()) + &pem("CERTIFICATE", ca.der());
-    std::fs::write(&paths.1, chain).unwrap();
-    std::fs::write(&paths.2, pem("PRIVATE KEY", &key.serialize_der())).unwrap();
-    paths
-}
-
-fn pem(label: &str, der: &[u8]) -> String {
-    let base64 = STANDARD.encode(der);
-    let lines: Vec<&str> = base64
-        .as_bytes()
-        .chunks(64)
-        .map(|line| std::str::from_utf8(line).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -484,7 +436,7 @@ fn ls_entries(stdout: &str) -> Vec<(String, u64)> {
 async fn aws_cli(tls: bool) {
     let dir = scratch(if tls { "cli-https" } else { "cli-http" });
     let data = dir.join("data");
-    let certificates = tls.then(|| certificates(&dir));
+    let certificates = tls.then(|| certificates::certificates(&dir));
     let endpoint = start(
         &data,
         certificates
@@ -939,7 +891,7 @@ async fn aws_sdk_rust(tls: bool) {
     );
     let dir = scratch(if tls { "sdk-https" } else { "sdk-http" });
     let data = dir.join("data");
-    let certificates = tls.then(|| certificates(&dir));
+    let certificates = tls.then(|| certificates::certificates(&dir));
     let endpoint = start(
         &data,
         certificates
