@@ -238,36 +238,19 @@ fn string_to_sign(amz_date: &str, scope: &str, canonical_sha256: &[u8; 32]) -> S
     text.push('\n');
     text.push_str(scope);
     text.push('\n');
-    push_hex(canonical_sha256, &mut text);
+    text.push_str(std::str::from_utf8(&hex_array(canonical_sha256)).expect("hex is ASCII"));
     text
 }
 
-/// Lowercase hex of `bytes`, appended to `out`.
-pub(crate) fn push_hex(bytes: &[u8], out: &mut String) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    out.reserve(bytes.len() * 2);
-    for &byte in bytes {
-        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
-    }
-}
-
-/// Lowercase hex of a SHA-256 or signature, on the stack.
+/// Lowercase hex of a SHA-256 or signature, on the stack (the crate's one
+/// hex encoder, `BodyDigest`'s).
 pub(crate) fn hex_array(bytes: &[u8; 32]) -> [u8; 64] {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = [0u8; 64];
-    for (pair, &byte) in out.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = DIGITS[usize::from(byte >> 4)];
-        pair[1] = DIGITS[usize::from(byte & 0xf)];
-    }
-    out
+    crate::BodyDigest::from_bytes(*bytes).hex_bytes()
 }
 
-/// Lowercase hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    push_hex(bytes, &mut out);
-    out
+/// Lowercase hex of a SHA-256 or signature, as text.
+pub(crate) fn hex(bytes: &[u8; 32]) -> String {
+    crate::BodyDigest::from_bytes(*bytes).to_hex()
 }
 
 /// The canonical URI of `path` (as sent, still percent-encoded).

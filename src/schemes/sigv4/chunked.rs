@@ -74,7 +74,10 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 use subtle::ConstantTimeEq as _;
 
-use super::checksum::{Checksum, ChecksumAlgorithm, MAX_BASE64_LEN};
+use super::{
+    canonical::hex_array,
+    checksum::{Checksum, ChecksumAlgorithm, MAX_BASE64_LEN},
+};
 use crate::{
     schemes::{BodyCheck, Explanation},
     BodyDigest, BodyHasher, ErrorCode, Secret,
@@ -139,11 +142,11 @@ pub(crate) fn chunk_signature(
         b"\n",
         scope.as_bytes(),
         b"\n",
-        &hex(previous),
+        &hex_array(previous),
         b"\n",
         &BodyDigest::EMPTY.hex_bytes(),
         b"\n",
-        &hex(data_sha256),
+        &hex_array(data_sha256),
     ])
 }
 
@@ -171,15 +174,10 @@ pub(crate) fn trailer_signature(
         b"\n",
         scope.as_bytes(),
         b"\n",
-        &hex(previous),
+        &hex_array(previous),
         b"\n",
         &BodyDigest::of(canonical_trailer).hex_bytes(),
     ])
-}
-
-/// Lowercase hex of a MAC or digest.
-fn hex(bytes: &[u8; 32]) -> [u8; 64] {
-    BodyDigest::from_bytes(*bytes).hex_bytes()
 }
 
 /// Decodes a signature as the chunks carry it: exactly 64 lowercase hex digits.
@@ -688,7 +686,7 @@ mod tests {
     }
 
     fn to_hex(bytes: &[u8; 32]) -> String {
-        String::from_utf8(hex(bytes).to_vec()).unwrap()
+        String::from_utf8(hex_array(bytes).to_vec()).unwrap()
     }
 
     #[derive(Debug, Clone, Copy, PartialEq)]
