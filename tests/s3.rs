@@ -15,10 +15,10 @@
 
 #[path = "../examples/s3/app.rs"]
 mod app;
-#[path = "support/certificates.rs"]
-mod certificates;
 #[path = "../examples/s3/net.rs"]
 mod net;
+#[path = "support/s3_endpoint.rs"]
+mod s3_endpoint;
 #[path = "../examples/s3/store.rs"]
 mod store;
 #[path = "../examples/support/mod.rs"]
@@ -30,15 +30,13 @@ use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
     process::Stdio,
-    sync::Arc,
     time::Duration,
 };
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use tokio::{net::TcpListener, process::Command, time::timeout};
-use tower_hmac::{InMemoryKeys, Secret};
+use tokio::{process::Command, time::timeout};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const KEY_ID: &str = "7";
@@ -268,40 +266,6 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// Serves the S3 app with its data in `data`; over TLS when given a
-/// certificate chain and key (PEM files). Returns its endpoint URL.
-async fn start(data: &Path, tls: Option<(&Path, &Path)>) -> String {
-    let keys = InMemoryKeys::new().with_key(
-        KEY_ID.parse().unwrap(),
-        Secret::from_base64(SECRET_B64).unwrap(),
-    );
-    let s3 = app::S3 {
-        store: store::Store::open(data).unwrap(),
-        region: REGION.to_owned(),
-    };
-    let app = app::router(Arc::new(s3), app::layer(keys, REGION, tls.is_some()));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    // Production settings, with room for a loaded CI machine: this test is
-    // about what boto3 and the layer agree on, not about timeouts.
-    let config = support::ServeConfig {
-        body_timeout: Duration::from_secs(120),
-        request_timeout: Duration::from_secs(600),
-        ..support::ServeConfig::default()
-    };
-    match tls {
-        Some((cert, key)) => {
-            let acceptor = net::tls_acceptor(cert, key).unwrap();
-            tokio::spawn(net::serve_tls(listener, acceptor, app, config));
-            format!("https://{addr}")
-        }
-        None => {
-            tokio::spawn(support::serve_with(listener, app, config));
-            format!("http://{addr}")
-        }
-    }
-}
-
 /// Runs the script against `endpoint` and checks its report; returns the
 /// records by case.
 async fn run_script(endpoint: &str, ca: Option<&Path>) -> BTreeMap<String, Record> {
@@ -454,7 +418,7 @@ fn check_store(data: &Path, records: &BTreeMap<String, Record>, body_authenticat
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boto3_over_http() {
     let dir = scratch("http");
-    let endpoint = start(&dir.join("data"), None).await;
+    let endpoint = s3_endpoint::start(&dir.join("data"), None).await;
     let records = run_script(&endpoint, None).await;
     // Over HTTP botocore signs the payload (its SHA-256 in the head).
     check_store(&dir.join("data"), &records, true);
@@ -464,8 +428,8 @@ async fn boto3_over_http() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boto3_over_https() {
     let dir = scratch("https");
-    let (ca, chain, key) = certificates::certificates(&dir);
-    let endpoint = start(&dir.join("data"), Some((&chain, &key))).await;
+    let (ca, chain, key) = s3_endpoint::certificates(&dir);
+    let endpoint = s3_endpoint::start(&dir.join("data"), Some((&chain, &key))).await;
     let records = run_script(&endpoint, Some(&ca)).await;
     // Over HTTPS botocore leaves the payload unsigned (CRC32 in a trailer).
     check_store(&dir.join("data"), &records, false);

@@ -29,10 +29,10 @@
 
 #[path = "../examples/s3/app.rs"]
 mod app;
-#[path = "support/certificates.rs"]
-mod certificates;
 #[path = "../examples/s3/net.rs"]
 mod net;
+#[path = "support/s3_endpoint.rs"]
+mod s3_endpoint;
 #[path = "../examples/s3/store.rs"]
 mod store;
 #[path = "../examples/support/mod.rs"]
@@ -44,14 +44,12 @@ use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
     process::Stdio,
-    sync::Arc,
     time::{Duration, Instant},
 };
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tokio::{net::TcpListener, process::Command, time::timeout};
-use tower_hmac::{InMemoryKeys, Secret};
+use tokio::{process::Command, time::timeout};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const KEY_ID: &str = "7";
@@ -83,38 +81,6 @@ fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// Serves the S3 app with its data in `data`; over TLS when given a
-/// certificate chain and key (PEM files). Returns its endpoint URL.
-async fn start(data: &Path, tls: Option<(&Path, &Path)>) -> String {
-    let keys = InMemoryKeys::new().with_key(
-        KEY_ID.parse().unwrap(),
-        Secret::from_base64(SECRET_B64).unwrap(),
-    );
-    let s3 = app::S3 {
-        store: store::Store::open(data).unwrap(),
-        region: REGION.to_owned(),
-    };
-    let app = app::router(Arc::new(s3), app::layer(keys, REGION, tls.is_some()));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let config = support::ServeConfig {
-        body_timeout: Duration::from_secs(120),
-        request_timeout: Duration::from_secs(600),
-        ..support::ServeConfig::default()
-    };
-    match tls {
-        Some((cert, key)) => {
-            let acceptor = net::tls_acceptor(cert, key).unwrap();
-            tokio::spawn(net::serve_tls(listener, acceptor, app, config));
-            format!("https://{addr}")
-        }
-        None => {
-            tokio::spawn(support::serve_with(listener, app, config));
-            format!("http://{addr}")
-        }
-    }
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -436,8 +402,8 @@ fn ls_entries(stdout: &str) -> Vec<(String, u64)> {
 async fn aws_cli(tls: bool) {
     let dir = scratch(if tls { "cli-https" } else { "cli-http" });
     let data = dir.join("data");
-    let certificates = tls.then(|| certificates::certificates(&dir));
-    let endpoint = start(
+    let certificates = tls.then(|| s3_endpoint::certificates(&dir));
+    let endpoint = s3_endpoint::start(
         &data,
         certificates
             .as_ref()
@@ -891,8 +857,8 @@ async fn aws_sdk_rust(tls: bool) {
     );
     let dir = scratch(if tls { "sdk-https" } else { "sdk-http" });
     let data = dir.join("data");
-    let certificates = tls.then(|| certificates::certificates(&dir));
-    let endpoint = start(
+    let certificates = tls.then(|| s3_endpoint::certificates(&dir));
+    let endpoint = s3_endpoint::start(
         &data,
         certificates
             .as_ref()
