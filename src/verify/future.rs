@@ -425,8 +425,8 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let context = *this.context;
-        let span = this.report.span().clone();
-        let _entered = span.enter();
+        let span = this.report.active_span();
+        let _entered = span.as_ref().map(tracing::Span::enter);
         loop {
             let next = match this.state.as_mut().project() {
                 StateProj::Draining { drain, answer, cut } => {

@@ -58,8 +58,8 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let mut report = Report::new(self.config.on_outcome.clone());
-        let span = report.span().clone();
-        let _entered = span.enter();
+        let span = report.active_span();
+        let _entered = span.as_ref().map(tracing::Span::enter);
         let (claim, refuser) = match claim(&self.config, &request) {
             Ok(claimed) => claimed,
             Err((code, refuser)) => {
