@@ -1,10 +1,10 @@
 //! The end-to-end benchmark's server and client (`scripts/e2e.sh` drives it).
 //!
 //! ```text
-//! bench_server serve --mode signed|buffered|unsigned [--listen ADDR] [--no-replay] [--threads N]
+//! bench_server serve --mode signed|buffered|unsigned|layered [--listen ADDR] [--no-replay] [--threads N]
 //! bench_server sign-requests --url URL --count N --out FILE   # for wrk's Lua script
 //! bench_server upload --url URL --bytes N [--requests K]      # prints one JSON line
-//! bench_server repeat --what bare|verify|unsigned_get|signed_get|unsigned_upload|signed_upload|chunked_upload --count N
+//! bench_server repeat --what bare|verify|unsigned_get|layered_get|signed_get|unsigned_upload|signed_upload|chunked_upload --count N
 //!                                                             # for scripts/instructions.sh
 //! ```
 //!
@@ -41,7 +41,7 @@ use hyper_util::{
 };
 use tower_hmac::{
     schemes::hmac_sha256::Authorization, BodyDigest, BodyHasher, InMemoryKeys, InMemoryNonceStore,
-    KeyId, Secret, SignatureLayer, Signer, VerifiedResponse, Verifier, VerifyError,
+    KeyId, Nonce, Secret, SignatureLayer, Signer, VerifiedResponse, Verifier, VerifyError,
 };
 
 fn main() {
@@ -74,7 +74,12 @@ async fn serve(opts: &Opts) {
     let listen = opts.get("--listen").unwrap_or("127.0.0.1:3000");
     let mode = opts.get("--mode").unwrap_or_else(|| usage());
     let capacity = opts.get("--nonce-capacity").map_or(1_000_000, parse);
-    let app = router_with(mode, !opts.flag("--no-replay"), capacity);
+    let replay = (!opts.flag("--no-replay")).then(|| Replay {
+        nonce_capacity: capacity,
+        max_skew: opts.get("--max-skew").map(parse),
+        max_request_duration: opts.get("--max-request-duration").map(parse),
+    });
+    let app = router_with(mode, replay);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .unwrap_or_else(|e| fail(&format!("cannot listen on {listen}: {e}")));
@@ -85,19 +90,41 @@ async fn serve(opts: &Opts) {
 
 /// The benchmark app in `mode` (`signed`, `buffered` or `unsigned`).
 fn router(mode: &str, replay: bool) -> Router {
-    router_with(mode, replay, 1_000_000)
+    router_with(
+        mode,
+        replay.then_some(Replay {
+            nonce_capacity: 1_000_000,
+            max_skew: None,
+            max_request_duration: None,
+        }),
+    )
 }
 
-fn router_with(mode: &str, replay: bool, nonce_capacity: usize) -> Router {
+/// Replay protection for the signed app: the store's capacity, and the
+/// window (in seconds) that sets how long each nonce is kept.
+struct Replay {
+    nonce_capacity: usize,
+    max_skew: Option<u64>,
+    max_request_duration: Option<u64>,
+}
+
+fn router_with(mode: &str, replay: Option<Replay>) -> Router {
     let (key_id, secret) = support::demo_key();
     match mode {
         "signed" => {
             let keys = InMemoryKeys::new().with_key(key_id, secret);
             let mut layer = SignatureLayer::new(keys);
-            layer = if replay {
-                layer.nonce_store(InMemoryNonceStore::with_capacity(nonce_capacity))
-            } else {
-                layer.without_replay_protection()
+            layer = match replay {
+                Some(replay) => {
+                    if let Some(skew) = replay.max_skew {
+                        layer = layer.max_clock_skew(Duration::from_secs(skew));
+                    }
+                    if let Some(duration) = replay.max_request_duration {
+                        layer = layer.max_request_duration(Duration::from_secs(duration));
+                    }
+                    layer.nonce_store(InMemoryNonceStore::with_capacity(replay.nonce_capacity))
+                }
+                None => layer.without_replay_protection(),
             };
             Router::new()
                 .route("/items/{id}", get(signed_item))
@@ -111,6 +138,12 @@ fn router_with(mode: &str, replay: bool, nonce_capacity: usize) -> Router {
         "unsigned" => Router::new()
             .route("/items/{id}", get(unsigned_item))
             .route("/upload", post(unsigned_upload)),
+        // Unsigned, behind a route layer of the layer's shape (it wraps the
+        // request and the response body): what any route layer costs.
+        "layered" => Router::new()
+            .route("/items/{id}", get(unsigned_item))
+            .route("/upload", post(unsigned_upload))
+            .route_layer(tower_http::limit::RequestBodyLimitLayer::new(usize::MAX)),
         _ => usage(),
     }
 }
@@ -229,16 +262,9 @@ fn repeat(opts: &Opts) {
                 assert!(canonical.verify(&secret, &empty, auth.signature()));
             }
         }
-        "unsigned_get" | "signed_get" => {
+        "unsigned_get" | "layered_get" | "signed_get" => {
             // The in-process round trip through the router, replay protection off.
-            let app = router(
-                if what == "signed_get" {
-                    "signed"
-                } else {
-                    "unsigned"
-                },
-                false,
-            );
+            let app = router(what.trim_end_matches("_get"), false);
             let request = request.map(|()| Body::empty());
             round_trips(app, count, || clone_request(&request, Body::empty()));
         }
@@ -336,12 +362,22 @@ fn sign_requests(opts: &Opts) {
     let out = opts.get("--out").unwrap_or_else(|| usage());
     let (key_id, secret) = support::demo_key();
     let signer = Signer::new(key_id, secret);
+    // Request k is dated `spread * k / count` seconds from now, so that a
+    // load generator sending them at that pace sends each near its time.
+    let spread: f64 = opts.get("--spread").map_or(0.0, parse);
+    let start = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs_f64();
     let empty = BodyDigest::of(b"");
     let file = std::fs::File::create(out).unwrap_or_else(|e| fail(&format!("{out}: {e}")));
     let mut file = std::io::BufWriter::new(file);
-    for _ in 0..count {
+    for k in 0..count {
         let mut request = http::Request::get(url).body(()).unwrap();
-        signer.sign_with_digest(&mut request, &empty).unwrap();
+        let time = (start + spread * k as f64 / count as f64) as u64;
+        signer
+            .sign_at(&mut request, &empty, time, Nonce::random())
+            .unwrap();
         file.write_all(request.headers()[AUTHORIZATION].as_bytes())
             .and_then(|()| file.write_all(b"\n"))
             .unwrap_or_else(|e| fail(&format!("{out}: {e}")));
@@ -443,10 +479,11 @@ fn fail(message: &str) -> ! {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: bench_server serve --mode signed|buffered|unsigned [--listen ADDR] [--no-replay] [--nonce-capacity N] [--threads N]\n\
-         \x20      bench_server sign-requests --url URL --count N --out FILE\n\
+        "usage: bench_server serve --mode signed|buffered|unsigned [--listen ADDR] [--no-replay] [--nonce-capacity N]\n\
+         \x20          [--max-skew SECS] [--max-request-duration SECS] [--threads N]\n\
+         \x20      bench_server sign-requests --url URL --count N --out FILE [--spread SECS]\n\
          \x20      bench_server upload --url URL --bytes N [--requests K]\n\
-         \x20      bench_server repeat --what bare|verify --count N"
+         \x20      bench_server repeat --what bare|verify|unsigned_get|layered_get|signed_get|... --count N"
     );
     std::process::exit(2)
 }
