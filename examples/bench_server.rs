@@ -365,10 +365,12 @@ fn sign_requests(opts: &Opts) {
     // Request k is dated `spread * k / count` seconds from now, so that a
     // load generator sending them at that pace sends each near its time.
     let spread: f64 = opts.get("--spread").map_or(0.0, parse);
+    // ... starting `--start-in` seconds from now: the time to load them.
     let start = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("a clock after 1970")
-        .as_secs_f64();
+        .as_secs_f64()
+        + opts.get("--start-in").map_or(0.0, parse::<f64>);
     let empty = BodyDigest::of(b"");
     let file = std::fs::File::create(out).unwrap_or_else(|e| fail(&format!("{out}: {e}")));
     let mut file = std::io::BufWriter::new(file);
@@ -481,7 +483,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: bench_server serve --mode signed|buffered|unsigned [--listen ADDR] [--no-replay] [--nonce-capacity N]\n\
          \x20          [--max-skew SECS] [--max-request-duration SECS] [--threads N]\n\
-         \x20      bench_server sign-requests --url URL --count N --out FILE [--spread SECS]\n\
+         \x20      bench_server sign-requests --url URL --count N --out FILE [--spread SECS] [--start-in SECS]\n\
          \x20      bench_server upload --url URL --bytes N [--requests K]\n\
          \x20      bench_server repeat --what bare|verify|unsigned_get|layered_get|signed_get|... --count N"
     );

@@ -16,7 +16,8 @@
 # store turn over during the GET runs: the signed servers allow SECS of
 # clock skew and 5 s per request, so each nonce is kept about SECS + 5 s,
 # and the requests are dated across the run at EXPECTED_RATE requests/s
-# (default 60000), each sent near its own time:
+# (default 60000) from START_IN seconds after signing (default 40: the time
+# to start the server and load them into wrk), each sent near its own time:
 #
 #   PARTS=get NONCE_SKEW=30 WRK_SECONDS=90 scripts/e2e.sh benches/results/e2e-nonces.jsonl
 set -euo pipefail
@@ -88,7 +89,7 @@ WINDOW=()
 if [ -n "$NONCE_SKEW" ]; then
   # 30 % more requests than the expected rate needs; dated at that rate.
   SIGNED_COUNT=${SIGNED_COUNT:-$((EXPECTED_RATE * WRK_SECONDS * 13 / 10))}
-  SPREAD=(--spread $((SIGNED_COUNT / EXPECTED_RATE)))
+  SPREAD=(--spread $((SIGNED_COUNT / EXPECTED_RATE)) --start-in "${START_IN:-40}")
   WINDOW=(--max-skew "$NONCE_SKEW" --max-request-duration 5)
 fi
 get_run() { # label, mode, flags...
