@@ -109,6 +109,9 @@ text = open(path).read()
 def number(pattern, default=0.0):
     m = re.search(pattern, text)
     return float(m.group(1)) if m else default
+def duration_s():
+    m = re.search(r"requests in ([\d.]+)(ms|s|m|h)", text)
+    return float(m.group(1)) * {"ms": 1e-3, "s": 1, "m": 60, "h": 3600}[m.group(2)] if m else None
 def latency_us_max():
     m = re.search(r"^\s*Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)", text, re.M)
     return float(m.group(1)) * {"us": 1, "ms": 1e3, "s": 1e6}[m.group(2)] if m else None
@@ -125,7 +128,7 @@ print(json.dumps({
     "p50_us": latency_us(50), "p99_us": latency_us(99),
     "p75_us": latency_us(75), "p90_us": latency_us(90),
     "max_us": latency_us_max(),
-    "seconds": number(r"requests in ([\d.]+)s"),
+    "seconds": duration_s(),
     "server_peak_rss_kib": rss,
 }))
 EOF
