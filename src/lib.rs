@@ -101,6 +101,7 @@ pub use keys::{InMemoryKeys, KeyStore, KeysFile};
 pub use names::{InvalidKeyId, InvalidNonce, KeyId, Nonce, SignedHeaders};
 pub use observe::Outcome;
 pub use replay::{InMemoryNonceStore, NonceStatus, NonceStore};
+pub use schemes::hmac_sha256::Algorithm;
 pub use secret::{InvalidSecret, Secret};
 pub use sign::{SignError, Signer};
 pub use store::{StoreError, StoreFuture};
