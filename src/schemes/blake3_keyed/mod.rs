@@ -18,7 +18,7 @@
 //! ```
 //! use tower_hmac::{schemes::blake3_keyed::Blake3Keyed, InMemoryKeys, SignatureLayer};
 //!
-//! let layer = SignatureLayer::new(InMemoryKeys::new()).scheme(Blake3Keyed);
+//! let layer = SignatureLayer::new(InMemoryKeys::new()).scheme(Blake3Keyed::new());
 //! # drop(layer);
 //! ```
 //!
@@ -73,6 +73,13 @@ pub(crate) const EMPTY: BodyDigest = BodyDigest::from_algorithm_bytes(
 #[derive(Debug, Clone, Copy, Default)]
 #[non_exhaustive]
 pub struct Blake3Keyed;
+
+impl Blake3Keyed {
+    /// The scheme, to give to [`SignatureLayer::scheme`](crate::SignatureLayer::scheme).
+    pub const fn new() -> Self {
+        Self
+    }
+}
 
 impl Scheme for Blake3Keyed {
     fn name(&self) -> &'static str {
