@@ -8,6 +8,10 @@
 # the server's own, and writes one JSON object a line to RESULTS:
 #   {"test":"get",...}     small signed GETs under wrk, per server mode
 #   {"test":"upload",...}  uploads of one size: throughput and server peak RSS
+# GETS=0 skips the GETs; UPLOAD_MODES picks the upload servers (default
+# "signed buffered unsigned"; "signed-blake3" is the signed server accepting
+# BLAKE3-KEYED, its client signing with it). Within each size the modes take
+# turns, repeat by repeat, so that a busy moment hits them alike.
 # scripts/bench_report.py turns them into the tables and the plot of
 # BENCHMARKS.md. With two or more CPUs, the server is pinned to CPU 0 and
 # the load generator to CPU 1.
@@ -21,10 +25,12 @@ WRK_SECONDS=${WRK_SECONDS:-8}
 WRK_CONNECTIONS=${WRK_CONNECTIONS:-32}
 REPEATS=${REPEATS:-3}
 SIZES=${SIZES:-1024 65536 1048576 16777216 268435456 1073741824}
+GETS=${GETS:-1}
+UPLOAD_MODES=${UPLOAD_MODES:-signed buffered unsigned}
 URL="http://127.0.0.1:$PORT"
 
-command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
-cargo build --release --example bench_server
+[ "$GETS" = 0 ] || command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
+cargo build --release --features blake3 --example bench_server
 BIN="$TARGET/release/examples/bench_server"
 
 if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
@@ -106,22 +112,25 @@ EOF
   tail -1 "$RESULTS"
 }
 SIGNED_COUNT=${SIGNED_COUNT:-1200000}
-get_run unsigned unsigned
-get_run signed-no-replay signed --no-replay
-get_run signed signed --nonce-capacity 20000000
-get_run buffered buffered
+if [ "$GETS" != 0 ]; then
+  get_run unsigned unsigned
+  get_run signed-no-replay signed --no-replay
+  get_run signed signed --nonce-capacity 20000000
+  get_run buffered buffered
+fi
 
 # 2. Uploads of growing size, each in a fresh server: throughput and the
 #    server's peak RSS. Small sizes are sent many times over one connection.
-upload_run() { # mode, bytes
-  local mode=$1 bytes=$2 requests rss
+upload_run() { # mode, bytes, repeat
+  local mode=$1 bytes=$2 repeat=$3 requests rss client=()
   requests=$(( (256 * 1024 * 1024) / bytes ))
   [ "$requests" -lt 1 ] && requests=1
   [ "$requests" -gt 4000 ] && requests=4000
-  for repeat in $(seq "$REPEATS"); do
+  [ "$mode" = signed-blake3 ] && client=(--algorithm blake3)
+  {
     start_server "$mode"
     local line
-    line=$("${ON_CLIENT_CPU[@]}" "$BIN" upload --url "$URL/upload" --bytes "$bytes" --requests "$requests")
+    line=$("${ON_CLIENT_CPU[@]}" "$BIN" upload --url "$URL/upload" --bytes "$bytes" --requests "$requests" "${client[@]}")
     rss=$(peak_rss_kib)
     stop_server
     echo "$line" | python3 -c '
@@ -130,11 +139,13 @@ row = json.loads(sys.stdin.read())
 row.update(test="upload", mode=sys.argv[1], repeat=int(sys.argv[2]), server_peak_rss_kib=int(sys.argv[3]))
 print(json.dumps(row))' "$mode" "$repeat" "$rss" >>"$RESULTS"
     tail -1 "$RESULTS"
-  done
+  }
 }
 for bytes in $SIZES; do
-  for mode in signed buffered unsigned; do
-    upload_run "$mode" "$bytes"
+  for repeat in $(seq "$REPEATS"); do
+    for mode in $UPLOAD_MODES; do
+      upload_run "$mode" "$bytes" "$repeat"
+    done
   done
 done
 

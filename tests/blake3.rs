@@ -1,4 +1,4 @@
-//! The keyed BLAKE3 scheme (`BLAKE3-KEYED`, feature `blake3`, PROTOCOL §10):
+//! The keyed BLAKE3 scheme (`BLAKE3-KEYED`, feature `blake3`, PROTOCOL §9):
 //! the vectors of `tests/vectors/blake3.json`, made by an independent
 //! Python implementation on PyPI's `blake3` (tests/vectors/blake3_vectors.py),
 //! checked both ways; then a real server on loopback, over HTTP/1.1 and

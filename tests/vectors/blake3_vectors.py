@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate the BLAKE3-KEYED test vectors in blake3.json (PROTOCOL §10).
+"""Generate the BLAKE3-KEYED test vectors in blake3.json (PROTOCOL §9).
 
 A second, independent implementation of the signing side of the keyed
 BLAKE3 scheme, written from docs/PROTOCOL.md only: it shares no code with
@@ -24,7 +24,7 @@ import blake3
 assert blake3.__version__ == "1.0.8", blake3.__version__
 
 SCHEME = "BLAKE3-KEYED"
-# PROTOCOL §10.1: the BLAKE3 key is derive_key(KEY_CONTEXT, secret).
+# PROTOCOL §9.1: the BLAKE3 key is derive_key(KEY_CONTEXT, secret).
 KEY_CONTEXT = "tower-hmac 2026-12-01 BLAKE3-KEYED request signing key"
 CHUNKED_BODY = "STREAMING-BLAKE3-KEYED-CHUNKS"
 CHUNK_LABEL = "BLAKE3-KEYED-CHUNK"
@@ -111,7 +111,7 @@ def request_vector(name, key_id, secret, time, nonce, method, uri, headers, body
         "string_to_sign": text.decode("latin-1"),
         "signature": sig,
         "authorization": authorization(key_id, time, nonce, signed, sig),
-        # PROTOCOL §10.3: the body's BLAKE3 declared up front.
+        # PROTOCOL §9.3: the body's BLAKE3 declared up front.
         "content_digest": "blake3=:" + b64(blake3.blake3(body).digest()) + ":",
     }
 

@@ -1,4 +1,4 @@
-//! The keyed BLAKE3 scheme, `BLAKE3-KEYED` (feature `blake3`, PROTOCOL §10):
+//! The keyed BLAKE3 scheme, `BLAKE3-KEYED` (feature `blake3`, PROTOCOL §9):
 //! the native scheme's wire format and canonical form, with keyed BLAKE3 in
 //! place of HMAC-SHA256 and the body's BLAKE3 in place of its SHA-256.
 //!
@@ -63,7 +63,7 @@ pub(crate) const EMPTY: BodyDigest = BodyDigest::from_algorithm_bytes(
     ],
 );
 
-/// The keyed BLAKE3 scheme, `BLAKE3-KEYED` (PROTOCOL §10). See the [module docs](self).
+/// The keyed BLAKE3 scheme, `BLAKE3-KEYED` (PROTOCOL §9). See the [module docs](self).
 ///
 /// Before the handler runs it checks what [`HmacSha256`](hmac_sha256::HmacSha256)
 /// checks, in the same way: the header's form, the clock skew, the

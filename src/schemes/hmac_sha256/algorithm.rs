@@ -6,7 +6,7 @@
 use crate::{BodyDigest, Secret};
 
 /// The MAC and body digest a request in the native canonical form is
-/// signed with (PROTOCOL §4, and §10 for `BLAKE3-KEYED`).
+/// signed with (PROTOCOL §4, and §9 for `BLAKE3-KEYED`).
 ///
 /// Each algorithm is its own scheme word: the `Authorization` value, the
 /// first line of the string-to-sign, the `Content-Digest` member and the

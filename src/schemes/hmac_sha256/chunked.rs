@@ -33,7 +33,7 @@ const MAX_HEADER_LINE: usize = 16 + 5 + 44 + 2;
 ///
 /// The algorithm is the digest's: for a BLAKE3 digest it is keyed BLAKE3
 /// over `"BLAKE3-KEYED-CHUNK\n" + base64(previous) + "\n" + hex(BLAKE3(data))`
-/// (PROTOCOL §10).
+/// (PROTOCOL §9).
 pub fn chunk_signature(secret: &Secret, previous: &[u8; 32], data: &BodyDigest) -> [u8; 32] {
     let mut previous_b64 = [0u8; 44];
     STANDARD
