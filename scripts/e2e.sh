@@ -65,6 +65,9 @@ start_server() { # mode, extra flags...
 }
 
 peak_rss_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$SERVER_PID/status"; }
+# The server's CPU time so far (user + system), in seconds: less moved by
+# other jobs on a shared machine than the wall clock.
+cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print ($12 + $13) / hz }' "/proc/$SERVER_PID/stat"; }
 
 mkdir -p "$(dirname "$RESULTS")"
 : >"$RESULTS"
@@ -122,7 +125,7 @@ fi
 # 2. Uploads of growing size, each in a fresh server: throughput and the
 #    server's peak RSS. Small sizes are sent many times over one connection.
 upload_run() { # mode, bytes, repeat
-  local mode=$1 bytes=$2 repeat=$3 requests rss client=()
+  local mode=$1 bytes=$2 repeat=$3 requests rss cpu client=()
   requests=$(( (256 * 1024 * 1024) / bytes ))
   [ "$requests" -lt 1 ] && requests=1
   [ "$requests" -gt 4000 ] && requests=4000
@@ -132,12 +135,13 @@ upload_run() { # mode, bytes, repeat
     local line
     line=$("${ON_CLIENT_CPU[@]}" "$BIN" upload --url "$URL/upload" --bytes "$bytes" --requests "$requests" "${client[@]}")
     rss=$(peak_rss_kib)
+    cpu=$(cpu_seconds)
     stop_server
     echo "$line" | python3 -c '
 import json, sys
 row = json.loads(sys.stdin.read())
-row.update(test="upload", mode=sys.argv[1], repeat=int(sys.argv[2]), server_peak_rss_kib=int(sys.argv[3]))
-print(json.dumps(row))' "$mode" "$repeat" "$rss" >>"$RESULTS"
+row.update(test="upload", mode=sys.argv[1], repeat=int(sys.argv[2]), server_peak_rss_kib=int(sys.argv[3]), server_cpu_s=float(sys.argv[4]))
+print(json.dumps(row))' "$mode" "$repeat" "$rss" "$cpu" >>"$RESULTS"
     tail -1 "$RESULTS"
   }
 }
