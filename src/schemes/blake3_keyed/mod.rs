@@ -22,16 +22,28 @@
 //! # drop(layer);
 //! ```
 //!
-//! and a [`Signer`](crate::Signer) signs with it only when told:
+//! and a [`Signer`](crate::Signer) signs with it only when told (the
+//! README's example, compiled):
 //!
 //! ```
-//! use tower_hmac::{Algorithm, Secret, Signer};
+//! use tower_hmac::{
+//!     schemes::blake3_keyed::Blake3Keyed, Algorithm, InMemoryKeys, Secret, SignatureLayer, Signer,
+//! };
 //!
+//! # let keys = InMemoryKeys::new();
+//! // The server accepts it next to HMAC-SHA256, with the same keys...
+//! let layer = SignatureLayer::new(keys).scheme(Blake3Keyed::new());
+//! // ...and a client signs with it when told to.
 //! let signer = Signer::new("7".parse().unwrap(), Secret::new(vec![7; 32]).unwrap())
 //!     .algorithm(Algorithm::Blake3Keyed);
-//! let mut request = http::Request::get("http://127.0.0.1:3000/hello").body(()).unwrap();
-//! signer.sign(&mut request, b"").unwrap();
+//! // Hash a streamed body with the signer's own hasher (BLAKE3 here).
+//! let mut hasher = signer.body_hasher();
+//! hasher.update(b"a large file, hashed in pieces");
+//! let mut request = http::Request::put("http://127.0.0.1:3000/upload").body(()).unwrap();
+//! signer.sign_with_digest(&mut request, &hasher.finish()).unwrap();
+//! assert!(request.headers()["content-digest"].to_str().unwrap().starts_with("blake3=:"));
 //! assert!(request.headers()["authorization"].to_str().unwrap().starts_with("BLAKE3-KEYED Key=7,"));
+//! # drop(layer);
 //! ```
 
 use http::HeaderValue;
