@@ -297,7 +297,9 @@ fn algorithms(c: &mut Criterion) {
             hasher.update(&chunk);
         }
         let mut upload = Request::post("http://bench.local/upload").body(()).unwrap();
-        signer.sign_with_digest(&mut upload, &hasher.finish()).unwrap();
+        signer
+            .sign_with_digest(&mut upload, &hasher.finish())
+            .unwrap();
         group.bench_function(BenchmarkId::new("signature_layer_16MiB", name), |b| {
             b.iter(|| {
                 let request = upload.clone().map(|()| {

@@ -139,7 +139,9 @@ fn signer_for(opts: &Opts) -> Signer {
         "sha256" => signer,
         #[cfg(feature = "blake3")]
         "blake3" => signer.algorithm(tower_hmac::Algorithm::Blake3Keyed),
-        other => fail(&format!("unknown --algorithm {other} (blake3 needs --features blake3)")),
+        other => fail(&format!(
+            "unknown --algorithm {other} (blake3 needs --features blake3)"
+        )),
     }
 }
 
