@@ -416,6 +416,18 @@ async fn against(
     eprintln!("{report}");
 }
 
+/// The Python client's end-to-end program, against the server at `addr`.
+fn python_e2e(addr: std::net::SocketAddr) -> Command {
+    let mut command = Command::new(python());
+    command
+        .current_dir(ROOT)
+        .arg("tests/python/client_e2e.py")
+        .arg(addr.to_string())
+        .arg(env!("CARGO_TARGET_TMPDIR"))
+        .env("PYTHONPATH", python_path());
+    command
+}
+
 /// The same program signing `BLAKE3-KEYED` (PROTOCOL §9), against a layer
 /// that accepts it: requests and httpx, every body kind, every forgery.
 #[cfg(feature = "blake3")]
@@ -448,21 +460,14 @@ async fn python_client_signing_blake3_against_the_server() {
         }
     }
 
-    let tmp = env!("CARGO_TARGET_TMPDIR");
     let judged = Arc::new(AtomicUsize::new(0));
     let layer = SignatureLayer::new(support::app::keys()).scheme(Counted(judged.clone()));
     against(
         layer,
         "tests/python/client_e2e.py (BLAKE3-KEYED)",
         |addr| {
-            let mut command = Command::new(python());
-            command
-                .current_dir(ROOT)
-                .arg("tests/python/client_e2e.py")
-                .arg(addr.to_string())
-                .arg(tmp)
-                .env("PYTHONPATH", python_path())
-                .env("TOWER_HMAC_ALGORITHM", "BLAKE3-KEYED");
+            let mut command = python_e2e(addr);
+            command.env("TOWER_HMAC_ALGORITHM", "BLAKE3-KEYED");
             command
         },
         PYTHON_CASES,
@@ -519,19 +524,9 @@ async fn python_client_unit_tests() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_client_against_the_server() {
-    let tmp = env!("CARGO_TARGET_TMPDIR");
     against_server(
         "tests/python/client_e2e.py",
-        |addr| {
-            let mut command = Command::new(python());
-            command
-                .current_dir(ROOT)
-                .arg("tests/python/client_e2e.py")
-                .arg(addr.to_string())
-                .arg(tmp)
-                .env("PYTHONPATH", python_path());
-            command
-        },
+        python_e2e,
         PYTHON_CASES,
         PYTHON_INSTALL,
     )

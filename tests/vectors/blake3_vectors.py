@@ -92,8 +92,20 @@ def signed_headers_of(headers, extra=()):
 
 
 def request_vector(name, key_id, secret, time, nonce, method, uri, headers, body, extra=()):
-    signed = signed_headers_of(headers, extra)
-    text = string_to_sign(key_id, time, nonce, method, uri, headers, signed, body_hex(body))
+    v = signed_vector(name, key_id, secret, time, nonce, method, uri, headers,
+                      signed_headers_of(headers, extra), body_hex(body))
+    v.update({
+        "body_base64": b64(body),
+        "body_blake3_hex": body_hex(body),
+        # PROTOCOL §9.3: the body's BLAKE3 declared up front.
+        "content_digest": "blake3=:" + b64(blake3.blake3(body).digest()) + ":",
+    })
+    return v
+
+
+def signed_vector(name, key_id, secret, time, nonce, method, uri, headers, signed, last_line):
+    """The members every vector has: its inputs, string-to-sign and signature."""
+    text = string_to_sign(key_id, time, nonce, method, uri, headers, signed, last_line)
     sig = b64(mac(secret, text))
     assert len(sig) == 44
     return {
@@ -105,14 +117,10 @@ def request_vector(name, key_id, secret, time, nonce, method, uri, headers, body
         "method": method,
         "uri": uri,
         "headers": [[n, v] for (n, v) in headers],
-        "body_base64": b64(body),
         "signed_headers": signed,
-        "body_blake3_hex": body_hex(body),
         "string_to_sign": text.decode("latin-1"),
         "signature": sig,
         "authorization": authorization(key_id, time, nonce, signed, sig),
-        # PROTOCOL §9.3: the body's BLAKE3 declared up front.
-        "content_digest": "blake3=:" + b64(blake3.blake3(body).digest()) + ":",
     }
 
 
@@ -122,31 +130,19 @@ def chunk_signature(secret, previous_b64, data):
 
 
 def chunked_vector(name, key_id, secret, time, nonce, method, uri, headers, chunks):
-    signed = signed_headers_of(headers)
-    text = string_to_sign(key_id, time, nonce, method, uri, headers, signed, CHUNKED_BODY)
-    sig = b64(mac(secret, text))
-    previous, signatures, wire = sig, [], b""
+    v = signed_vector(name, key_id, secret, time, nonce, method, uri, headers,
+                      signed_headers_of(headers), CHUNKED_BODY)
+    previous, signatures, wire = v["signature"], [], b""
     for data in list(chunks) + [b""]:
         previous = chunk_signature(secret, previous, data)
         signatures.append(previous)
         wire += ("%x;sig=%s\r\n" % (len(data), previous)).encode("ascii") + data + b"\r\n"
-    return {
-        "name": name,
-        "key_id": key_id,
-        "secret_base64": b64(secret),
-        "time": time,
-        "nonce": nonce,
-        "method": method,
-        "uri": uri,
-        "headers": [[n, v] for (n, v) in headers],
-        "signed_headers": signed,
-        "string_to_sign": text.decode("latin-1"),
-        "signature": sig,
-        "authorization": authorization(key_id, time, nonce, signed, sig),
+    v.update({
         "chunks_base64": [b64(c) for c in chunks],
         "chunk_signatures": signatures,
         "wire_body_base64": b64(wire),
-    }
+    })
+    return v
 
 
 SECRET_A = bytes(range(32))
