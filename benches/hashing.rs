@@ -10,6 +10,12 @@
 //!   precomputed once; then the whole layer round trip, with and without
 //!   replay protection, beside the same router unsigned.
 //!
+//! - `algorithms` (with `--features blake3`): the body digest of each
+//!   algorithm through `BodyHasher` (SHA-256, BLAKE3), the MAC of a small
+//!   GET's string-to-sign under each, and 16 MiB through `SignatureLayer`
+//!   signed `HMAC-SHA256` and `BLAKE3-KEYED`, in the same run:
+//!   `cargo bench --bench hashing --features blake3 -- algorithms`.
+//!
 //! Ratios are printed by `scripts/bench_report.py` from criterion's JSON.
 
 use std::{convert::Infallible, time::Duration};
@@ -270,11 +276,84 @@ fn unix_now() -> u64 {
         .as_secs()
 }
 
+/// HMAC-SHA256 against BLAKE3-KEYED: body hashing, the MAC, and the layer.
+#[cfg(feature = "blake3")]
+fn algorithms(c: &mut Criterion) {
+    use tower_hmac::{schemes::blake3_keyed::Blake3Keyed, Algorithm, BodyHasher};
+
+    let runtime = runtime();
+    let app = Router::new()
+        .route("/upload", any(drain_and_verify))
+        .route_layer(
+            SignatureLayer::new(keys())
+                .scheme(Blake3Keyed::new())
+                .without_replay_protection(),
+        );
+    let chunk = Bytes::from((0..FRAME).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
+    let frames = 256;
+    let mut group = c.benchmark_group("algorithms");
+    for (name, algorithm) in [
+        ("sha256", Algorithm::HmacSha256),
+        ("blake3", Algorithm::Blake3Keyed),
+    ] {
+        group.throughput(Throughput::Bytes((frames * FRAME) as u64));
+        group.bench_function(BenchmarkId::new("body_hasher_16MiB", name), |b| {
+            b.iter(|| {
+                let mut hasher = BodyHasher::for_algorithm(algorithm);
+                for _ in 0..frames {
+                    hasher.update(black_box(&chunk[..]));
+                }
+                hasher.finish()
+            })
+        });
+        let signer = signer().algorithm(algorithm);
+        let mut hasher = signer.body_hasher();
+        for _ in 0..frames {
+            hasher.update(&chunk);
+        }
+        let mut upload = Request::post("http://bench.local/upload").body(()).unwrap();
+        signer
+            .sign_with_digest(&mut upload, &hasher.finish())
+            .unwrap();
+        group.bench_function(BenchmarkId::new("signature_layer_16MiB", name), |b| {
+            b.iter(|| {
+                let request = upload.clone().map(|()| {
+                    Body::new(Frames {
+                        chunk: chunk.clone(),
+                        left: frames,
+                    })
+                });
+                let response = runtime.block_on(app.clone().oneshot(request)).unwrap();
+                assert_eq!(response.status(), 200);
+            })
+        });
+
+        group.throughput(Throughput::Elements(1));
+        let mut get = Request::get("http://api.example.com/v1/items?limit=10")
+            .body(())
+            .unwrap();
+        signer.sign(&mut get, b"").unwrap();
+        let value = get.headers()[header::AUTHORIZATION].clone();
+        let secret = Secret::new(SECRET.to_vec()).unwrap();
+        group.bench_function(BenchmarkId::new("parse_canonicalize_verify", name), |b| {
+            b.iter(|| {
+                let auth = Authorization::from_header_as(algorithm, black_box(&value)).unwrap();
+                let canonical = auth.canonical_request(get.method(), get.uri(), get.headers());
+                assert!(canonical.verify(&secret, &algorithm.empty_digest(), auth.signature()));
+            })
+        });
+    }
+    group.finish();
+}
+
+#[cfg(not(feature = "blake3"))]
+fn algorithms(_: &mut Criterion) {}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .measurement_time(Duration::from_secs(4))
         .warm_up_time(Duration::from_secs(1));
-    targets = streaming, per_request
+    targets = streaming, per_request, algorithms
 }
 criterion_main!(benches);

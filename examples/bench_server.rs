@@ -1,15 +1,18 @@
 //! The end-to-end benchmark's server and client (`scripts/e2e.sh` drives it).
 //!
 //! ```text
-//! bench_server serve --mode signed|buffered|unsigned|layered [--listen ADDR] [--no-replay] [--threads N]
+//! bench_server serve --mode signed|signed-blake3|buffered|unsigned|layered [--listen ADDR] [--no-replay] [--threads N]
 //! bench_server sign-requests --url URL --count N --out FILE   # for wrk's Lua script
-//! bench_server upload --url URL --bytes N [--requests K]      # prints one JSON line
+//! bench_server upload --url URL --bytes N [--requests K] [--algorithm blake3]
+//!                                                             # prints one JSON line
 //! bench_server repeat --what bare|verify|unsigned_get|layered_get|signed_get|unsigned_upload|signed_upload|chunked_upload --count N
 //!                                                             # for scripts/instructions.sh
 //! ```
 //!
 //! Modes, all with the same routes (`GET /items/{id}`, `POST /upload`):
 //! - `signed`: `SignatureLayer`; the body streams through SHA-256 to the handler.
+//! - `signed-blake3` (feature `blake3`): the same layer accepting `BLAKE3-KEYED`
+//!   too; with `upload --algorithm blake3` the body streams through BLAKE3.
 //! - `buffered`: the buffer-everything approach of most HMAC middlewares:
 //!   read the whole body into memory, then check the HMAC over it.
 //! - `unsigned`: the same app with no authentication.
@@ -111,9 +114,12 @@ struct Replay {
 fn router_with(mode: &str, replay: Option<Replay>) -> Router {
     let (key_id, secret) = support::demo_key();
     match mode {
-        "signed" => {
+        "signed" | "signed-blake3" => {
             let keys = InMemoryKeys::new().with_key(key_id, secret);
             let mut layer = SignatureLayer::new(keys);
+            if mode == "signed-blake3" {
+                layer = with_blake3(layer);
+            }
             layer = match replay {
                 Some(replay) => {
                     if let Some(skew) = replay.max_skew {
@@ -145,6 +151,30 @@ fn router_with(mode: &str, replay: Option<Replay>) -> Router {
             .route("/upload", post(unsigned_upload))
             .route_layer(tower_http::limit::RequestBodyLimitLayer::new(usize::MAX)),
         _ => usage(),
+    }
+}
+
+#[cfg(feature = "blake3")]
+fn with_blake3(layer: SignatureLayer) -> SignatureLayer {
+    layer.scheme(tower_hmac::schemes::blake3_keyed::Blake3Keyed::new())
+}
+
+#[cfg(not(feature = "blake3"))]
+fn with_blake3(_: SignatureLayer) -> SignatureLayer {
+    fail("signed-blake3 needs --features blake3")
+}
+
+/// The signer of `--algorithm` (`sha256`, the default, or `blake3`).
+fn signer_for(opts: &Opts) -> Signer {
+    let (key_id, secret) = support::demo_key();
+    let signer = Signer::new(key_id, secret);
+    match opts.get("--algorithm").unwrap_or("sha256") {
+        "sha256" => signer,
+        #[cfg(feature = "blake3")]
+        "blake3" => signer.algorithm(tower_hmac::Algorithm::Blake3Keyed),
+        other => fail(&format!(
+            "unknown --algorithm {other} (blake3 needs --features blake3)"
+        )),
     }
 }
 
@@ -396,7 +426,8 @@ async fn upload(opts: &Opts) {
     let bytes: u64 = parse(opts.get("--bytes").unwrap_or_else(|| usage()));
     let requests: u64 = opts.get("--requests").map_or(1, parse);
     let chunk = Bytes::from((0..64 * 1024).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
-    let mut hasher = BodyHasher::new();
+    let signer = signer_for(opts);
+    let mut hasher = signer.body_hasher();
     let mut left = bytes;
     while left > 0 {
         let n = left.min(chunk.len() as u64) as usize;
@@ -404,8 +435,6 @@ async fn upload(opts: &Opts) {
         left -= n as u64;
     }
     let digest = hasher.finish();
-    let (key_id, secret) = support::demo_key();
-    let signer = Signer::new(key_id, secret);
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     let client: BenchClient = Client::builder(TokioExecutor::new()).build(connector);
@@ -481,10 +510,10 @@ fn fail(message: &str) -> ! {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: bench_server serve --mode signed|buffered|unsigned [--listen ADDR] [--no-replay] [--nonce-capacity N]\n\
-         \x20          [--max-skew SECS] [--max-request-duration SECS] [--threads N]\n\
+        "usage: bench_server serve --mode signed|signed-blake3|buffered|unsigned|layered [--listen ADDR] [--no-replay]\n\
+         \x20          [--nonce-capacity N] [--max-skew SECS] [--max-request-duration SECS] [--threads N]\n\
          \x20      bench_server sign-requests --url URL --count N --out FILE [--spread SECS] [--start-in SECS]\n\
-         \x20      bench_server upload --url URL --bytes N [--requests K]\n\
+         \x20      bench_server upload --url URL --bytes N [--requests K] [--algorithm sha256|blake3]\n\
          \x20      bench_server repeat --what bare|verify|unsigned_get|layered_get|signed_get|... --count N"
     );
     std::process::exit(2)

@@ -7,6 +7,8 @@
 //! With `--data` the request is a POST (unless `--method` says otherwise).
 //! `--explain` prints the string-to-sign, to diff against the one a server
 //! with `explain_refusals(true)` returns in a refusal.
+//! `--blake3` signs `BLAKE3-KEYED` instead of `HMAC-SHA256` (feature
+//! `blake3`; the server must accept it: `server --blake3`).
 //! Without `--key`, the built-in demo key is used.
 
 mod support;
@@ -24,6 +26,7 @@ async fn main() {
     let mut data = Bytes::new();
     let mut headers = Vec::new();
     let mut explain = false;
+    let mut blake3 = false;
     let (mut key_id, mut secret) = support::demo_key();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -41,6 +44,7 @@ async fn main() {
             }
             "--data" => data = value(&mut args, "--data").into(),
             "--explain" => explain = true,
+            "--blake3" => blake3 = true,
             "--header" => {
                 let header = value(&mut args, "--header");
                 let (name, value) = header
@@ -69,12 +73,17 @@ async fn main() {
         .body(data.clone())
         .unwrap_or_else(|e| exit(&e.to_string()));
     request.headers_mut().extend(headers);
-    Signer::new(key_id, secret)
+    let signer = if blake3 {
+        blake3_signer(Signer::new(key_id, secret))
+    } else {
+        Signer::new(key_id, secret)
+    };
+    signer
         .sign(&mut request, &data)
         .unwrap_or_else(|e| exit(&e.to_string()));
     println!("> {} {}", request.method(), request.uri());
     if explain {
-        let digest = tower_hmac::BodyDigest::of(&data);
+        let digest = tower_hmac::BodyDigest::for_algorithm(signer.signing_algorithm(), &data);
         let text = Signer::string_to_sign(&request, &digest).unwrap_or_default();
         println!("> string-to-sign (JSON): {}", serde_json::Value::from(text));
     }
@@ -104,6 +113,17 @@ fn value(args: &mut impl Iterator<Item = String>, flag: &str) -> String {
 }
 
 fn exit(message: &str) -> ! {
-    eprintln!("error: {message}\nusage: client URL [--method M] [--data TEXT] [--header 'k: v']... [--key ID=BASE64SECRET] [--explain]");
+    eprintln!("error: {message}\nusage: client URL [--method M] [--data TEXT] [--header 'k: v']... [--key ID=BASE64SECRET] [--explain] [--blake3]");
     std::process::exit(2)
+}
+
+/// Signs `BLAKE3-KEYED` (feature `blake3`).
+#[cfg(feature = "blake3")]
+fn blake3_signer(signer: Signer) -> Signer {
+    signer.algorithm(tower_hmac::Algorithm::Blake3Keyed)
+}
+
+#[cfg(not(feature = "blake3"))]
+fn blake3_signer(_signer: Signer) -> Signer {
+    exit("--blake3 needs the blake3 feature: cargo run --features blake3 --example client")
 }

@@ -15,6 +15,10 @@
 //! on the same routes, for its Go clients while they migrate (key index 7
 //! is `--key 7=…`). It is weak: no time, no nonce, replays unchecked; see
 //! the README's "Migrating from schnellburger".
+//! `--blake3` also accepts the keyed BLAKE3 scheme `BLAKE3-KEYED` (feature
+//! `blake3`, PROTOCOL §9) next to `HMAC-SHA256`, with the same keys:
+//! `cargo run --release --features blake3 --example server -- --blake3`,
+//! then `cargo run --features blake3 --example client -- --blake3 URL`.
 //!
 //! It serves with production settings (`support::ServeConfig`): 10 s for a
 //! request's head, 10 s between pieces of a body, 60 s per request, idle
@@ -37,6 +41,7 @@ async fn main() {
     let mut redis: Option<String> = None;
     let mut sigv4: Option<String> = None;
     let mut schnellburger: Option<String> = None;
+    let mut blake3 = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -48,6 +53,7 @@ async fn main() {
                         .unwrap_or_else(|| exit("--schnellburger needs md5 or sha256")),
                 )
             }
+            "--blake3" => blake3 = true,
             "--redis" => redis = Some(args.next().unwrap_or_else(|| exit("--redis needs URL"))),
             "--listen" => listen = args.next().unwrap_or_else(|| exit("--listen needs ADDR")),
             "--key" => {
@@ -83,6 +89,9 @@ async fn main() {
     }
     if let Some(hash) = schnellburger {
         layer = with_schnellburger(layer, &hash);
+    }
+    if blake3 {
+        layer = with_blake3(layer);
     }
     support::serve(listener, support::router_with(layer)).await;
 }
@@ -120,6 +129,18 @@ fn with_sigv4(_layer: SignatureLayer, _service: &str) -> SignatureLayer {
     exit("--sigv4 needs the sigv4 feature: cargo run --features sigv4 --example server")
 }
 
+/// Keyed BLAKE3 next to the native scheme (feature `blake3`).
+#[cfg(feature = "blake3")]
+fn with_blake3(layer: SignatureLayer) -> SignatureLayer {
+    println!("also accepting BLAKE3-KEYED");
+    layer.scheme(tower_hmac::schemes::blake3_keyed::Blake3Keyed::new())
+}
+
+#[cfg(not(feature = "blake3"))]
+fn with_blake3(_layer: SignatureLayer) -> SignatureLayer {
+    exit("--blake3 needs the blake3 feature: cargo run --features blake3 --example server")
+}
+
 /// The legacy schnellburger scheme next to the native one (feature `schnellburger`).
 #[cfg(feature = "schnellburger")]
 fn with_schnellburger(layer: SignatureLayer, hash: &str) -> SignatureLayer {
@@ -148,7 +169,7 @@ fn with_schnellburger(_layer: SignatureLayer, _hash: &str) -> SignatureLayer {
 
 fn exit(message: &str) -> ! {
     eprintln!(
-        "error: {message}\nusage: server [--listen ADDR] [--key ID=BASE64SECRET]... [--explain] [--redis URL] [--sigv4 SERVICE[:REGION]] [--schnellburger md5|sha256]"
+        "error: {message}\nusage: server [--listen ADDR] [--key ID=BASE64SECRET]... [--explain] [--redis URL] [--sigv4 SERVICE[:REGION]] [--schnellburger md5|sha256] [--blake3]"
     );
     std::process::exit(2)
 }

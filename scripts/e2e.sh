@@ -8,18 +8,22 @@
 # the server's own, and writes one JSON object a line to RESULTS:
 #   {"test":"get",...}     small signed GETs under wrk, per server mode
 #   {"test":"upload",...}  uploads of one size: throughput and server peak RSS
+# GETS=0 skips the GETs; UPLOAD_MODES picks the upload servers (default
+# "signed buffered unsigned"; "signed-blake3" is the signed server accepting
+# BLAKE3-KEYED, its client signing with it). Within each size the modes take
+# turns, repeat by repeat, so that a busy moment hits them alike.
 # scripts/bench_report.py turns them into the tables and the plot of
 # BENCHMARKS.md. With two or more CPUs, the server is pinned to CPU 0 and
 # the load generator to CPU 1.
 #
-# PARTS="get" runs only the first part. NONCE_SKEW=SECS makes the nonce
+# UPLOADS=0 skips the uploads. NONCE_SKEW=SECS makes the nonce
 # store turn over during the GET runs: the signed servers allow SECS of
 # clock skew and 5 s per request, so each nonce is kept about SECS + 5 s,
 # and the requests are dated across the run at EXPECTED_RATE requests/s
 # (default 60000) from START_IN seconds after signing (default 40: the time
 # to start the server and load them into wrk), each sent near its own time:
 #
-#   PARTS=get NONCE_SKEW=30 WRK_SECONDS=90 scripts/e2e.sh benches/results/e2e-nonces.jsonl
+#   UPLOADS=0 NONCE_SKEW=30 WRK_SECONDS=60 scripts/e2e.sh benches/results/e2e-nonces.jsonl
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,14 +33,16 @@ PORT=${E2E_PORT:-39517}
 WRK_SECONDS=${WRK_SECONDS:-8}
 WRK_CONNECTIONS=${WRK_CONNECTIONS:-32}
 REPEATS=${REPEATS:-3}
-PARTS=${PARTS:-get upload}
 NONCE_SKEW=${NONCE_SKEW:-}
 EXPECTED_RATE=${EXPECTED_RATE:-60000}
 SIZES=${SIZES:-1024 65536 1048576 16777216 268435456 1073741824}
+GETS=${GETS:-1}
+UPLOADS=${UPLOADS:-1}
+UPLOAD_MODES=${UPLOAD_MODES:-signed buffered unsigned}
 URL="http://127.0.0.1:$PORT"
 
-command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
-cargo build --release --example bench_server
+[ "$GETS" = 0 ] || command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
+cargo build --release --features blake3 --example bench_server
 BIN="$TARGET/release/examples/bench_server"
 
 if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
@@ -71,6 +77,9 @@ start_server() { # mode, extra flags...
 }
 
 peak_rss_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$SERVER_PID/status"; }
+# The server's CPU time so far (user + system), in seconds: less moved by
+# other jobs on a shared machine than the wall clock.
+cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print ($12 + $13) / hz }' "/proc/$SERVER_PID/stat"; }
 
 mkdir -p "$(dirname "$RESULTS")"
 : >"$RESULTS"
@@ -135,7 +144,7 @@ EOF
   tail -1 "$RESULTS"
 }
 SIGNED_COUNT=${SIGNED_COUNT:-1200000}
-if [[ " $PARTS " == *" get "* ]]; then
+if [ "$GETS" != 0 ]; then
   get_run unsigned unsigned
   get_run signed-no-replay signed --no-replay
   get_run signed signed --nonce-capacity 20000000 "${WINDOW[@]}"
@@ -144,29 +153,33 @@ fi
 
 # 2. Uploads of growing size, each in a fresh server: throughput and the
 #    server's peak RSS. Small sizes are sent many times over one connection.
-upload_run() { # mode, bytes
-  local mode=$1 bytes=$2 requests rss
+upload_run() { # mode, bytes, repeat
+  local mode=$1 bytes=$2 repeat=$3 requests rss cpu client=()
   requests=$(( (256 * 1024 * 1024) / bytes ))
   [ "$requests" -lt 1 ] && requests=1
   [ "$requests" -gt 4000 ] && requests=4000
-  for repeat in $(seq "$REPEATS"); do
+  [ "$mode" = signed-blake3 ] && client=(--algorithm blake3)
+  {
     start_server "$mode"
     local line
-    line=$("${ON_CLIENT_CPU[@]}" "$BIN" upload --url "$URL/upload" --bytes "$bytes" --requests "$requests")
+    line=$("${ON_CLIENT_CPU[@]}" "$BIN" upload --url "$URL/upload" --bytes "$bytes" --requests "$requests" "${client[@]}")
     rss=$(peak_rss_kib)
+    cpu=$(cpu_seconds)
     stop_server
     echo "$line" | python3 -c '
 import json, sys
 row = json.loads(sys.stdin.read())
-row.update(test="upload", mode=sys.argv[1], repeat=int(sys.argv[2]), server_peak_rss_kib=int(sys.argv[3]))
-print(json.dumps(row))' "$mode" "$repeat" "$rss" >>"$RESULTS"
+row.update(test="upload", mode=sys.argv[1], repeat=int(sys.argv[2]), server_peak_rss_kib=int(sys.argv[3]), server_cpu_s=float(sys.argv[4]))
+print(json.dumps(row))' "$mode" "$repeat" "$rss" "$cpu" >>"$RESULTS"
     tail -1 "$RESULTS"
-  done
+  }
 }
-if [[ " $PARTS " == *" upload "* ]]; then
+if [ "$UPLOADS" != 0 ]; then
   for bytes in $SIZES; do
-    for mode in signed buffered unsigned; do
-      upload_run "$mode" "$bytes"
+    for repeat in $(seq "$REPEATS"); do
+      for mode in $UPLOAD_MODES; do
+        upload_run "$mode" "$bytes" "$repeat"
+      done
     done
   done
 fi

@@ -23,7 +23,7 @@ use http::{header, HeaderValue, Response, StatusCode};
 /// | `unsupported_signature_version` | 401 | AWS Signature Version 2 (`Authorization: AWS …`, or a query with `AWSAccessKeyId` and `Signature`), where SigV4 is accepted: sign with SigV4 |
 /// | `presigned_url_not_allowed` | 401 | a SigV4 presigned URL, where `SigV4::allow_presigned_urls` is off |
 /// | `host_mismatch` | 400 | the `Host` header and the URI authority (HTTP/2 `:authority`) name different hosts |
-/// | `malformed_content_digest` | 400 | a `Content-Digest` header whose `sha-256` member is malformed or repeated |
+/// | `malformed_content_digest` | 400 | a `Content-Digest` header whose `sha-256` member (`blake3` for `BLAKE3-KEYED`) is malformed or repeated |
 /// | `malformed_chunked_body` | 400 | a body sent in signed chunks (`X-HMAC-Body: chunks`) whose framing is broken |
 /// | `checksum_mismatch` | 400 | the body does not match its `x-amz-checksum-*` header or trailer |
 /// | `unsupported_checksum` | 400 | an `x-amz-checksum-*` algorithm, or `x-amz-sdk-checksum-algorithm` value, this server does not know, or a malformed checksum value |

@@ -45,7 +45,9 @@
 //! - [`verify`]: the verifier core, shared by every scheme: the layer, its
 //!   body, the `Verifier`, the response guard and the drain.
 //! - [`schemes`]: the seam a scheme plugs into ([`schemes::Scheme`]), and one
-//!   folder per scheme: [`schemes::hmac_sha256`], the native one, and
+//!   folder per scheme: [`schemes::hmac_sha256`], the native one (written
+//!   over an [`Algorithm`]); `schemes::blake3_keyed` (feature `blake3`), its
+//!   keyed BLAKE3 variant `BLAKE3-KEYED`, for large uploads;
 //!   `schemes::sigv4` (feature `sigv4`), AWS Signature Version 4, so that
 //!   the AWS SDKs, the AWS CLI and `curl --aws-sigv4` are clients; and
 //!   `schemes::schnellburger` (features `schnellburger`,
@@ -101,6 +103,7 @@ pub use keys::{InMemoryKeys, KeyStore, KeysFile};
 pub use names::{InvalidKeyId, InvalidNonce, KeyId, Nonce, SignedHeaders};
 pub use observe::Outcome;
 pub use replay::{InMemoryNonceStore, NonceStatus, NonceStore};
+pub use schemes::hmac_sha256::Algorithm;
 pub use secret::{InvalidSecret, Secret};
 pub use sign::{SignError, Signer};
 pub use store::{StoreError, StoreFuture};

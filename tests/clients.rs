@@ -26,6 +26,7 @@ use tokio::{
     process::Command,
     time::{timeout, Instant},
 };
+use tower_hmac::SignatureLayer;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const UPLOAD: u64 = 64 * 1024 * 1024;
@@ -38,7 +39,7 @@ const BUILD_TIMEOUT: Duration = Duration::from_secs(180);
 const E2E_TIMEOUT: Duration = Duration::from_secs(300);
 
 const PYTHON_INSTALL: &str = "install Python 3 and `python3 -m pip install requests==2.34.2 \
-                              'httpx[http2]==0.28.1'` (.ci/run does)";
+                              'httpx[http2]==0.28.1' blake3==1.0.8` (.ci/run does)";
 const GO_INSTALL: &str = "install Go 1.19+: `apt-get install golang-go` (.ci/run does)";
 
 fn python() -> String {
@@ -325,7 +326,26 @@ async fn against_server(
     cases: &[&str],
     install: &str,
 ) {
-    let (addr, observed) = support::start().await;
+    against(
+        SignatureLayer::new(support::app::keys()),
+        what,
+        make,
+        cases,
+        install,
+    )
+    .await
+}
+
+/// [`against_server`] with the test app behind `layer`.
+async fn against(
+    layer: SignatureLayer,
+    what: &str,
+    make: impl FnOnce(std::net::SocketAddr) -> Command,
+    cases: &[&str],
+    install: &str,
+) {
+    let observed = support::app::Observed::default();
+    let addr = support::serve(support::app::app_with(layer, observed.clone())).await;
     let mut command = make(addr);
     command
         .env("TOWER_HMAC_KEY_ID", support::KEY_ID)
@@ -396,6 +416,73 @@ async fn against_server(
     eprintln!("{report}");
 }
 
+/// The Python client's end-to-end program, against the server at `addr`.
+fn python_e2e(addr: std::net::SocketAddr) -> Command {
+    let mut command = Command::new(python());
+    command
+        .current_dir(ROOT)
+        .arg("tests/python/client_e2e.py")
+        .arg(addr.to_string())
+        .arg(env!("CARGO_TARGET_TMPDIR"))
+        .env("PYTHONPATH", python_path());
+    command
+}
+
+/// The same program signing `BLAKE3-KEYED` (PROTOCOL §9), against a layer
+/// that accepts it: requests and httpx, every body kind, every forgery.
+#[cfg(feature = "blake3")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_client_signing_blake3_against_the_server() {
+    use std::sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    };
+    use tower_hmac::{
+        schemes::{blake3_keyed::Blake3Keyed, Claim, Head, Scheme},
+        ErrorCode,
+    };
+
+    /// `Blake3Keyed`, counting the requests it judges.
+    struct Counted(Arc<AtomicUsize>);
+
+    impl Scheme for Counted {
+        fn name(&self) -> &'static str {
+            Blake3Keyed::new().name()
+        }
+
+        fn claim(
+            &self,
+            authorization: &http::HeaderValue,
+            head: &Head<'_>,
+        ) -> Result<Box<dyn Claim>, ErrorCode> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Blake3Keyed::new().claim(authorization, head)
+        }
+    }
+
+    let judged = Arc::new(AtomicUsize::new(0));
+    let layer = SignatureLayer::new(support::app::keys()).scheme(Counted(judged.clone()));
+    against(
+        layer,
+        "tests/python/client_e2e.py (BLAKE3-KEYED)",
+        |addr| {
+            let mut command = python_e2e(addr);
+            command.env("TOWER_HMAC_ALGORITHM", "BLAKE3-KEYED");
+            command
+        },
+        PYTHON_CASES,
+        PYTHON_INSTALL,
+    )
+    .await;
+    // Every case was signed BLAKE3-KEYED, none fell back to HMAC-SHA256.
+    assert!(
+        judged.load(Ordering::SeqCst) >= PYTHON_CASES.len(),
+        "BLAKE3-KEYED judged {} requests for {} cases",
+        judged.load(Ordering::SeqCst),
+        PYTHON_CASES.len()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_client_unit_tests() {
     let mut command = Command::new(python());
@@ -437,19 +524,9 @@ async fn python_client_unit_tests() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_client_against_the_server() {
-    let tmp = env!("CARGO_TARGET_TMPDIR");
     against_server(
         "tests/python/client_e2e.py",
-        |addr| {
-            let mut command = Command::new(python());
-            command
-                .current_dir(ROOT)
-                .arg("tests/python/client_e2e.py")
-                .arg(addr.to_string())
-                .arg(tmp)
-                .env("PYTHONPATH", python_path());
-            command
-        },
+        python_e2e,
         PYTHON_CASES,
         PYTHON_INSTALL,
     )

@@ -4,55 +4,22 @@
 //! directions: our signer reproduces them, and our server accepts them.
 
 mod support;
+#[path = "support/vectors.rs"]
+mod vector_checks;
 
-use std::time::Duration;
-
-use axum::{body::Body, routing::any, Router};
+use axum::body::Body;
 use base64::{engine::general_purpose::STANDARD, Engine as _};
-use bytes::Bytes;
-use http::{header, HeaderName, Method, Request, StatusCode};
+use http::{header, HeaderName, StatusCode};
 use http_body_util::BodyExt;
-use serde::Deserialize;
-use support::app::read_all_then_verify;
 use tower::ServiceExt;
-use tower_hmac::{
-    schemes::hmac_sha256::Authorization, BodyDigest, InMemoryKeys, Secret, SignatureLayer, Signer,
-};
-
-#[derive(Deserialize, Clone)]
-struct Vector {
-    name: String,
-    key_id: String,
-    secret_base64: String,
-    time: u64,
-    nonce: String,
-    method: String,
-    uri: String,
-    headers: Vec<(String, String)>,
-    body_base64: String,
-    signed_headers: String,
-    string_to_sign: String,
-    signature: String,
-    authorization: String,
-    content_digest: String,
-}
+use tower_hmac::{schemes::hmac_sha256::Authorization, Algorithm, BodyDigest, Secret, Signer};
+use vector_checks::{build, ChunkedVector, Vector};
 
 fn vectors() -> Vec<Vector> {
     let text = include_str!("vectors/vectors.json");
     let vectors: Vec<Vector> = serde_json::from_str(text).unwrap();
     assert!(vectors.len() >= 8);
     vectors
-}
-
-fn build(vector: &Vector) -> (Request<Bytes>, Bytes) {
-    let body = Bytes::from(STANDARD.decode(&vector.body_base64).unwrap());
-    let mut builder = Request::builder()
-        .method(Method::from_bytes(vector.method.as_bytes()).unwrap())
-        .uri(&vector.uri);
-    for (name, value) in &vector.headers {
-        builder = builder.header(name, value);
-    }
-    (builder.body(body.clone()).unwrap(), body)
 }
 
 #[test]
@@ -117,21 +84,13 @@ fn every_vector_parses_and_prints_back_unchanged() {
     }
 }
 
-fn server_for(vector: &Vector) -> Router {
+fn server_for(vector: &Vector) -> axum::Router {
     server_with_key(&vector.key_id, &vector.secret_base64)
 }
 
-fn server_with_key(key_id: &str, secret_base64: &str) -> Router {
-    let keys = InMemoryKeys::new().with_key(
-        key_id.parse().unwrap(),
-        Secret::from_base64(secret_base64).unwrap(),
-    );
-    // The vectors are dated; a century of skew lets their fixed times through.
-    let layer = SignatureLayer::new(keys).max_clock_skew(Duration::from_secs(100 * 365 * 86_400));
-    Router::new()
-        .route("/", any(read_all_then_verify))
-        .route("/{*path}", any(read_all_then_verify))
-        .route_layer(layer)
+/// A server accepting the native scheme only.
+fn server_with_key(key_id: &str, secret_base64: &str) -> axum::Router {
+    vector_checks::server_with_key(key_id, secret_base64, |layer| layer)
 }
 
 #[tokio::test]
@@ -192,23 +151,6 @@ fn the_boundary_shift_vectors_differ() {
     assert_ne!(shift[0].signature, shift[1].signature);
 }
 
-#[derive(Deserialize)]
-struct ChunkedVector {
-    name: String,
-    key_id: String,
-    secret_base64: String,
-    time: u64,
-    nonce: String,
-    method: String,
-    uri: String,
-    headers: Vec<(String, String)>,
-    chunks_base64: Vec<String>,
-    string_to_sign: String,
-    authorization: String,
-    chunk_signatures: Vec<String>,
-    wire_body_base64: String,
-}
-
 fn chunked_vectors() -> Vec<ChunkedVector> {
     let vectors: Vec<ChunkedVector> =
         serde_json::from_str(include_str!("vectors/chunked.json")).unwrap();
@@ -216,95 +158,12 @@ fn chunked_vectors() -> Vec<ChunkedVector> {
     vectors
 }
 
-fn chunked_request(vector: &ChunkedVector) -> Request<()> {
-    let mut builder = Request::builder()
-        .method(Method::from_bytes(vector.method.as_bytes()).unwrap())
-        .uri(&vector.uri);
-    for (name, value) in &vector.headers {
-        builder = builder.header(name, value);
-    }
-    builder.body(()).unwrap()
-}
-
 #[tokio::test]
 async fn our_signer_reproduces_every_chunked_vector() {
-    for vector in chunked_vectors() {
-        let frames = vector
-            .chunks_base64
-            .iter()
-            .map(|chunk| http_body::Frame::data(Bytes::from(STANDARD.decode(chunk).unwrap())));
-        let request = chunked_request(&vector).map(|()| support::ScriptedBody::new(frames, None));
-        let signer = Signer::new(
-            vector.key_id.parse().unwrap(),
-            Secret::from_base64(&vector.secret_base64).unwrap(),
-        );
-        let request = signer
-            .sign_chunked_at(request, vector.time, vector.nonce.parse().unwrap())
-            .unwrap();
-        assert_eq!(
-            request.headers()["authorization"],
-            vector.authorization.as_str(),
-            "{}",
-            vector.name
-        );
-        assert_eq!(request.headers()["x-hmac-body"], "chunks");
-        let auth = Authorization::from_header(&request.headers()["authorization"]).unwrap();
-        let canonical = auth.canonical_request(request.method(), request.uri(), request.headers());
-        assert_eq!(
-            String::from_utf8(canonical.chunked_string_to_sign()).unwrap(),
-            vector.string_to_sign,
-            "{}",
-            vector.name
-        );
-        let wire = request.into_body().collect().await.unwrap().to_bytes();
-        assert_eq!(
-            STANDARD.encode(&wire),
-            vector.wire_body_base64,
-            "{}",
-            vector.name
-        );
-        let text = String::from_utf8_lossy(&wire);
-        let signatures: Vec<&str> = text
-            .match_indices(";sig=")
-            .map(|(at, _)| &text[at + 5..at + 49])
-            .collect();
-        assert_eq!(signatures, vector.chunk_signatures, "{}", vector.name);
-    }
+    vector_checks::signer_reproduces_chunked(&chunked_vectors(), Algorithm::HmacSha256).await;
 }
 
 #[tokio::test]
 async fn our_server_accepts_every_chunked_vector_and_refuses_it_altered() {
-    for vector in chunked_vectors() {
-        let wire = Bytes::from(STANDARD.decode(&vector.wire_body_base64).unwrap());
-        let send = |wire: Bytes| {
-            let mut request = chunked_request(&vector).map(|()| Body::from(wire));
-            let headers = request.headers_mut();
-            headers.insert(header::AUTHORIZATION, vector.authorization.parse().unwrap());
-            headers.insert("x-hmac-body", "chunks".parse().unwrap());
-            server_with_key(&vector.key_id, &vector.secret_base64).oneshot(request)
-        };
-        let response = send(wire.clone()).await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK, "{}", vector.name);
-        let decoded: Vec<u8> = vector
-            .chunks_base64
-            .iter()
-            .flat_map(|chunk| STANDARD.decode(chunk).unwrap())
-            .collect();
-        assert_eq!(
-            response.into_body().collect().await.unwrap().to_bytes(),
-            decoded
-        );
-
-        // The last chunk's signature changed: the signed end is not this one.
-        let mut altered = wire.to_vec();
-        let at = wire.windows(5).rposition(|w| w == b";sig=").unwrap() + 5;
-        altered[at] = if altered[at] == b'A' { b'B' } else { b'A' };
-        let response = send(Bytes::from(altered)).await.unwrap();
-        assert_eq!(
-            response.status(),
-            StatusCode::UNAUTHORIZED,
-            "{}",
-            vector.name
-        );
-    }
+    vector_checks::server_accepts_chunked(&chunked_vectors(), server_with_key).await;
 }

@@ -11,7 +11,7 @@ use pin_project_lite::pin_project;
 
 use crate::{
     schemes::hmac_sha256::{chunk_header, chunk_signature},
-    BodyDigest, Secret,
+    Algorithm, BodyDigest, Secret,
 };
 
 pin_project! {
@@ -22,6 +22,7 @@ pin_project! {
     pub struct ChunkedBody<B> {
         #[pin]
         inner: B,
+        algorithm: Algorithm,
         secret: Secret,
         previous: [u8; 32],
         queue: VecDeque<Bytes>,
@@ -31,9 +32,10 @@ pin_project! {
 }
 
 impl<B> ChunkedBody<B> {
-    pub(crate) fn new(inner: B, secret: Secret, seed: [u8; 32]) -> Self {
+    pub(crate) fn new(inner: B, algorithm: Algorithm, secret: Secret, seed: [u8; 32]) -> Self {
         Self {
             inner,
+            algorithm,
             secret,
             previous: seed,
             queue: VecDeque::with_capacity(3),
@@ -73,7 +75,8 @@ impl<B: Body<Data = Bytes>> Body for ChunkedBody<B> {
                 None => Bytes::new(),
             };
             let last = data.is_empty();
-            *this.previous = chunk_signature(this.secret, this.previous, &BodyDigest::of(&data));
+            let digest = BodyDigest::for_algorithm(*this.algorithm, &data);
+            *this.previous = chunk_signature(this.secret, this.previous, &digest);
             this.queue
                 .push_back(chunk_header(data.len() as u64, this.previous));
             if !last {

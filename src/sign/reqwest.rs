@@ -71,8 +71,8 @@ impl SigningMiddleware {
         *head.headers_mut() = std::mem::take(request.headers_mut());
         let body = request.body_mut().take();
         let in_memory = match &body {
-            None => Some(BodyDigest::EMPTY),
-            Some(body) => body.as_bytes().map(BodyDigest::of),
+            None => Some(self.signer.digest_of(b"")),
+            Some(body) => body.as_bytes().map(|body| self.signer.digest_of(body)),
         };
         let digest = in_memory.or_else(|| extensions.get::<BodyDigest>().copied());
         let result = match (digest, body) {

@@ -51,9 +51,12 @@ where
         let clone = self.inner.clone();
         let mut ready = std::mem::replace(&mut self.inner, clone);
         let digest = request.extensions().get::<BodyDigest>().copied();
-        if let Some(digest) =
-            digest.or_else(|| request.body().is_end_stream().then(|| BodyDigest::of(b"")))
-        {
+        if let Some(digest) = digest.or_else(|| {
+            request
+                .body()
+                .is_end_stream()
+                .then(|| self.signer.digest_of(b""))
+        }) {
             return match self.signer.sign_with_digest(&mut request, &digest) {
                 Ok(()) => ResponseFuture::called(ready.call(request.map(SigningBody::streaming))),
                 Err(error) => ResponseFuture::failed(error.into()),

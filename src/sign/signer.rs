@@ -16,7 +16,7 @@ use crate::{
         },
         host_of,
     },
-    BodyDigest, KeyId, Nonce, Secret, SignedHeaders,
+    Algorithm, BodyDigest, BodyHasher, KeyId, Nonce, Secret, SignedHeaders,
 };
 
 /// The header that declares the body's digest (RFC 9530).
@@ -34,6 +34,9 @@ const CONTENT_DIGEST: HeaderName = HeaderName::from_static("content-digest");
 /// SHA-256 (of nothing, for an empty one), so that the server authenticates it before its handler
 /// runs (PROTOCOL §4.3). The signature is the same as without it, so a
 /// server that ignores the header accepts it too.
+///
+/// It signs `HMAC-SHA256` unless told another [`Algorithm`] with
+/// [`algorithm`](Self::algorithm) (`BLAKE3-KEYED`, feature `blake3`).
 ///
 /// ```
 /// use http::Request;
@@ -55,6 +58,7 @@ pub struct Signer {
     secret: Secret,
     extra_headers: Vec<HeaderName>,
     declare_digest: bool,
+    algorithm: Algorithm,
 }
 
 /// Why a request could not be signed.
@@ -76,6 +80,15 @@ pub enum SignError {
     /// A streamed body whose digest is not known: give it a
     /// [`BodyDigest`] or send it in signed chunks.
     UnknownDigest,
+    /// The [`BodyDigest`] given is of another algorithm than the signer's
+    /// (a SHA-256 for a `BLAKE3-KEYED` signer, say): hash the body with
+    /// [`Signer::body_hasher`].
+    DigestAlgorithm {
+        /// The signer's algorithm.
+        expected: Algorithm,
+        /// The digest's.
+        found: Algorithm,
+    },
     /// [`sign_header`](Signer::sign_header) named `authorization`, whose
     /// value the signature itself replaces: such a request could never verify.
     SignsAuthorization,
@@ -100,6 +113,12 @@ impl fmt::Display for SignError {
             Self::UnknownDigest => f.write_str(
                 "a streamed body needs its BodyDigest (in the request's extensions) or signed chunks",
             ),
+            Self::DigestAlgorithm { expected, found } => write!(
+                f,
+                "the body digest is {}'s, the signer signs {}: hash the body with Signer::body_hasher",
+                found.scheme_word(),
+                expected.scheme_word()
+            ),
             Self::SignsAuthorization => {
                 f.write_str("the authorization header cannot be signed: the signature replaces it")
             }
@@ -117,7 +136,50 @@ impl Signer {
             secret,
             extra_headers: Vec::new(),
             declare_digest: true,
+            algorithm: Algorithm::HmacSha256,
         }
+    }
+
+    /// Signs with `algorithm` (`HMAC-SHA256` by default): its scheme word,
+    /// its MAC, its body digest. The server must accept that algorithm's
+    /// scheme; nothing is negotiated.
+    ///
+    /// ```
+    /// use tower_hmac::{Algorithm, Secret, Signer};
+    ///
+    /// let signer = Signer::new("7".parse().unwrap(), Secret::new(vec![7; 32]).unwrap())
+    ///     .algorithm(Algorithm::HmacSha256);
+    /// assert_eq!(signer.signing_algorithm(), Algorithm::HmacSha256);
+    /// ```
+    pub fn algorithm(mut self, algorithm: Algorithm) -> Self {
+        self.algorithm = algorithm;
+        self
+    }
+
+    /// The algorithm this signer signs with.
+    pub fn signing_algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// A hasher of this signer's body digest, for a body hashed before it is
+    /// streamed ([`sign_with_digest`](Self::sign_with_digest)).
+    ///
+    /// ```
+    /// use tower_hmac::{Secret, Signer};
+    ///
+    /// let signer = Signer::new("7".parse().unwrap(), Secret::new(vec![7; 32]).unwrap());
+    /// let mut hasher = signer.body_hasher();
+    /// hasher.update(b"a file, hashed in pieces");
+    /// let mut request = http::Request::put("http://127.0.0.1:3000/f").body(()).unwrap();
+    /// signer.sign_with_digest(&mut request, &hasher.finish()).unwrap();
+    /// ```
+    pub fn body_hasher(&self) -> BodyHasher {
+        BodyHasher::for_algorithm(self.algorithm)
+    }
+
+    /// The digest of `body` under this signer's algorithm.
+    pub(crate) fn digest_of(&self, body: &[u8]) -> BodyDigest {
+        BodyDigest::for_algorithm(self.algorithm, body)
     }
 
     /// Whether to send `Content-Digest` with bodies (on by default). Off,
@@ -145,12 +207,13 @@ impl Signer {
 
     /// Signs a request whose body is `body`, with the current time and a fresh nonce.
     pub fn sign<B>(&self, request: &mut Request<B>, body: &[u8]) -> Result<(), SignError> {
-        self.sign_with_digest(request, &BodyDigest::of(body))
+        self.sign_with_digest(request, &self.digest_of(body))
     }
 
     /// Signs a request whose body digest was computed beforehand (with a
-    /// [`BodyHasher`](crate::BodyHasher) over a file, say), so the
-    /// body can then be streamed.
+    /// [`BodyHasher`] over a file, say, from [`body_hasher`](Self::body_hasher)),
+    /// so the body can then be streamed. A digest of another algorithm than
+    /// the signer's is refused ([`SignError::DigestAlgorithm`]).
     pub fn sign_with_digest<B>(
         &self,
         request: &mut Request<B>,
@@ -185,7 +248,8 @@ impl Signer {
     /// (its `Authorization` header read back), to diff against the one a
     /// server shows when it explains a refusal
     /// ([`SignatureLayer::explain_refusals`](crate::SignatureLayer::explain_refusals)).
-    /// `None` if the request carries no `HMAC-SHA256` `Authorization`.
+    /// `None` if the request carries no `HMAC-SHA256` `Authorization` (or
+    /// one of another [`Algorithm`]'s scheme, `BLAKE3-KEYED`).
     ///
     /// ```
     /// use tower_hmac::{BodyDigest, Secret, Signer};
@@ -197,7 +261,7 @@ impl Signer {
     /// assert!(text.starts_with("HMAC-SHA256\n7\n"));
     /// ```
     pub fn string_to_sign<B>(request: &Request<B>, body: &BodyDigest) -> Option<String> {
-        let auth = Authorization::from_header(request.headers().get(AUTHORIZATION)?).ok()?;
+        let auth = Authorization::from_header_any(request.headers().get(AUTHORIZATION)?).ok()?;
         let canonical = auth.canonical_request(request.method(), request.uri(), request.headers());
         String::from_utf8(canonical.string_to_sign(body)).ok()
     }
@@ -249,7 +313,8 @@ impl Signer {
         let authorization = self.sign_head(&mut request, None, time, nonce)?;
         let seed = *authorization.signature();
         let secret = self.secret.clone();
-        Ok(request.map(|body| ChunkedBody::new(body, secret, seed)))
+        let algorithm = self.algorithm;
+        Ok(request.map(|body| ChunkedBody::new(body, algorithm, secret, seed)))
     }
 
     /// Writes `Host` if needed and `Authorization`: over the body's digest,
@@ -263,6 +328,12 @@ impl Signer {
     ) -> Result<Authorization, SignError> {
         if self.extra_headers.contains(&AUTHORIZATION) {
             return Err(SignError::SignsAuthorization);
+        }
+        if let Some(digest) = body.filter(|digest| digest.algorithm() != self.algorithm) {
+            return Err(SignError::DigestAlgorithm {
+                expected: self.algorithm,
+                found: digest.algorithm(),
+            });
         }
         if !request.headers().contains_key(HOST) {
             let authority = request.uri().authority().ok_or(SignError::NoHost)?;
@@ -280,7 +351,8 @@ impl Signer {
         if signed_headers.len() > MAX_SIGNED_HEADERS {
             return Err(SignError::TooLarge);
         }
-        let canonical = CanonicalRequest::new(
+        let canonical = CanonicalRequest::build(
+            self.algorithm,
             &self.key_id,
             time,
             &nonce,
@@ -293,8 +365,14 @@ impl Signer {
             Some(digest) => canonical.signature(&self.secret, digest),
             None => canonical.chunked_signature(&self.secret),
         };
-        let authorization =
-            Authorization::new(self.key_id.clone(), time, nonce, signed_headers, signature);
+        let authorization = Authorization::new(
+            self.algorithm,
+            self.key_id.clone(),
+            time,
+            nonce,
+            signed_headers,
+            signature,
+        );
         let value = authorization.to_header_value();
         if value.len() > MAX_AUTHORIZATION_LEN {
             return Err(SignError::TooLarge);
@@ -311,6 +389,7 @@ impl fmt::Debug for Signer {
             .field("secret", &self.secret)
             .field("extra_headers", &self.extra_headers)
             .field("declare_digest", &self.declare_digest)
+            .field("algorithm", &self.algorithm)
             .finish()
     }
 }

@@ -5,6 +5,9 @@ server, runs this, holds the expectations and checks what the server's
 handlers observed.
 
     TOWER_HMAC_KEY_ID=7 TOWER_HMAC_SECRET=<base64> python3 client_e2e.py 127.0.0.1:3000 TMPDIR
+
+TOWER_HMAC_ALGORITHM=BLAKE3-KEYED signs every request with the keyed BLAKE3
+variant (PROTOCOL §9) instead of HMAC-SHA256.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import sys
 import time
 from typing import Any, Callable, Dict, Iterator, List
 
+ALGORITHM = os.environ.get("TOWER_HMAC_ALGORITHM", "HMAC-SHA256")
 UPLOAD = 64 * 1024 * 1024
 CHUNK = 64 * 1024
 TIMEOUT = 120.0
@@ -80,7 +84,7 @@ def main() -> None:
         fatal("usage: client_e2e.py HOST:PORT TMPDIR")
     base = f"http://{sys.argv[1]}"
     try:
-        signer = Signer.from_env()
+        signer = Signer.from_env(algorithm=ALGORITHM)
     except SignerConfigError as error:
         fatal(str(error))
     emit(
@@ -108,7 +112,7 @@ def run_cases(base: str, signer: "Signer", path: str) -> None:
         path_line, query_line = signed.string_to_sign.split(b"\n")[5:7]
         targets.append(path_line + (b"?" + query_line if query_line else b""))
 
-    explained = Signer.from_env(explain=remember)
+    explained = Signer.from_env(explain=remember, algorithm=ALGORITHM)
     session = requests.Session()
     auth = RequestsAuth(signer)
     raw_target = "/any/a%2fb/%7E?q=%c3%a9&flag"
@@ -157,7 +161,7 @@ def run_cases(base: str, signer: "Signer", path: str) -> None:
     )
     headers = signer.sign("GET", base + "/hello?n=1", {})
     done(result("requests:tamper-target", lambda: session.get(base + "/hello?n=2", headers=headers, timeout=TIMEOUT)))
-    wrong = Signer(signer.key_id, b"not the secret the server holds!")
+    wrong = Signer(signer.key_id, b"not the secret the server holds!", algorithm=ALGORITHM)
     done(
         result(
             "requests:wrong-secret",

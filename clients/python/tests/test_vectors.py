@@ -98,5 +98,68 @@ class Vectors(unittest.TestCase):
                 )
 
 
+class Blake3Vectors(unittest.TestCase):
+    """tests/vectors/blake3.json (PROTOCOL §9): the BLAKE3-KEYED variant."""
+
+    def setUp(self) -> None:
+        import json
+
+        from _support import optional, vectors_dir
+
+        optional("blake3")
+        with open(vectors_dir() / "blake3.json", encoding="utf-8") as f:
+            self.vectors = json.load(f)
+
+    def test_every_request_vector(self) -> None:
+        from tower_hmac_client import BLAKE3_KEY_CONTEXT, parse_content_digest
+
+        self.assertEqual(self.vectors["key_context"], BLAKE3_KEY_CONTEXT)
+        for v in self.vectors["requests"]:
+            with self.subTest(v["name"]):
+                signer = Signer.from_base64(
+                    v["key_id"], v["secret_base64"], _extra(v), algorithm="BLAKE3-KEYED"
+                )
+                self.assertEqual(signer.algorithm, "BLAKE3-KEYED")
+                body = base64.b64decode(v["body_base64"])
+                signed = signer.prepare(
+                    v["method"], v["uri"], v["headers"], body=body, time=v["time"], nonce=v["nonce"]
+                )
+                self.assertEqual(signed.string_to_sign.decode("latin-1"), v["string_to_sign"])
+                self.assertEqual(signed.signature, v["signature"])
+                self.assertEqual(signed.authorization, v["authorization"])
+                self.assertEqual(signed.content_digest, v["content_digest"])
+                digest = parse_content_digest(v["content_digest"], "BLAKE3-KEYED")
+                self.assertEqual(digest.hex(), v["body_blake3_hex"])
+                # The member of the other algorithm is not this one.
+                self.assertIsNone(parse_content_digest(v["content_digest"]))
+                # Signing the digest gives the same signature as the body.
+                again = signer.prepare(
+                    v["method"], v["uri"], v["headers"], digest=digest, time=v["time"], nonce=v["nonce"]
+                )
+                self.assertEqual(again.authorization, v["authorization"])
+
+    def test_every_chunked_vector(self) -> None:
+        for v in self.vectors["chunked"]:
+            with self.subTest(v["name"]):
+                signer = Signer.from_base64(v["key_id"], v["secret_base64"], algorithm="BLAKE3-KEYED")
+                signed = signer.prepare(
+                    v["method"], v["uri"], v["headers"], chunked=True, time=v["time"], nonce=v["nonce"]
+                )
+                self.assertEqual(signed.string_to_sign.decode("latin-1"), v["string_to_sign"])
+                self.assertEqual(signed.authorization, v["authorization"])
+                chunks = [base64.b64decode(c) for c in v["chunks_base64"]]
+                chunk_signer = signed.chunk_signer()
+                self.assertEqual(
+                    b"".join(chunk_signer.frame(chunks)), base64.b64decode(v["wire_body_base64"])
+                )
+                self.assertEqual(chunk_signer.signatures, v["chunk_signatures"])
+
+    def test_an_unknown_algorithm_is_refused(self) -> None:
+        from tower_hmac_client import SignerConfigError
+
+        with self.assertRaises(SignerConfigError):
+            Signer("7", b"s" * 32, algorithm="HMAC-SHA512")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -3,7 +3,7 @@ use std::fmt;
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use http::{HeaderMap, HeaderValue, Method, Uri};
 
-use super::{CanonicalRequest, SCHEME};
+use super::{Algorithm, CanonicalRequest, SCHEME};
 use crate::{names::charset, KeyId, Nonce, SignedHeaders};
 
 /// The longest `Authorization` value accepted, in bytes.
@@ -14,7 +14,9 @@ pub const MAX_SIGNED_HEADERS: usize = 32;
 
 const SIGNATURE_B64_LEN: usize = 44;
 
-/// A parsed `Authorization: HMAC-SHA256 ...` header.
+/// A parsed `Authorization: HMAC-SHA256 ...` header (or, with
+/// [`parse_as`](Self::parse_as), that of another [`Algorithm`]'s scheme:
+/// `BLAKE3-KEYED ...`).
 ///
 /// ```
 /// use tower_hmac::schemes::hmac_sha256::Authorization;
@@ -31,6 +33,7 @@ const SIGNATURE_B64_LEN: usize = 44;
 // No `PartialEq`: comparing signatures must be constant-time, and nothing needs it.
 #[derive(Clone)]
 pub struct Authorization {
+    algorithm: Algorithm,
     key_id: KeyId,
     time: u64,
     nonce: Nonce,
@@ -47,7 +50,7 @@ pub enum ParseError {
     TooLong,
     /// Holds bytes outside visible ASCII.
     NotAscii,
-    /// Does not start with `HMAC-SHA256 `.
+    /// Does not start with `HMAC-SHA256 ` (or the word of the algorithm asked for).
     WrongScheme,
     /// A parameter is not of the form `name=value`, or the list has an empty item.
     Syntax,
@@ -96,6 +99,7 @@ impl std::error::Error for ParseError {}
 
 impl Authorization {
     pub(crate) fn new(
+        algorithm: Algorithm,
         key_id: KeyId,
         time: u64,
         nonce: Nonce,
@@ -103,6 +107,7 @@ impl Authorization {
         signature: [u8; 32],
     ) -> Self {
         Self {
+            algorithm,
             key_id,
             time,
             nonce,
@@ -114,26 +119,55 @@ impl Authorization {
     /// Parses a header value. Scheme and parameter names match
     /// case-insensitively; parameters may come in any order, each exactly once.
     pub fn parse(value: &str) -> Result<Self, ParseError> {
-        Self::parse_bytes(value.as_bytes())
+        Self::parse_bytes(Algorithm::HmacSha256, value.as_bytes())
     }
 
     /// Parses the header as it arrived on the wire.
     pub fn from_header(value: &HeaderValue) -> Result<Self, ParseError> {
-        Self::parse_bytes(value.as_bytes())
+        Self::parse_bytes(Algorithm::HmacSha256, value.as_bytes())
     }
 
-    fn parse_bytes(value: &[u8]) -> Result<Self, ParseError> {
+    /// Parses a header value of `algorithm`'s scheme, as [`parse`](Self::parse)
+    /// parses `HMAC-SHA256`'s: the same grammar under another scheme word.
+    ///
+    /// ```
+    /// use tower_hmac::{schemes::hmac_sha256::Authorization, Algorithm};
+    ///
+    /// let header = concat!(
+    ///     "HMAC-SHA256 Key=7, Time=1700000000, Nonce=AAAAAAAAAAAAAAAAAAAAAA, ",
+    ///     "SignedHeaders=host, Signature=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+    /// );
+    /// let auth = Authorization::parse_as(Algorithm::HmacSha256, header).unwrap();
+    /// assert_eq!(auth.algorithm(), Algorithm::HmacSha256);
+    /// ```
+    pub fn parse_as(algorithm: Algorithm, value: &str) -> Result<Self, ParseError> {
+        Self::parse_bytes(algorithm, value.as_bytes())
+    }
+
+    /// [`parse_as`](Self::parse_as) for the header as it arrived on the wire.
+    pub fn from_header_as(algorithm: Algorithm, value: &HeaderValue) -> Result<Self, ParseError> {
+        Self::parse_bytes(algorithm, value.as_bytes())
+    }
+
+    /// The header of whichever algorithm's scheme word it opens with.
+    pub(crate) fn from_header_any(value: &HeaderValue) -> Result<Self, ParseError> {
+        let algorithm =
+            Algorithm::of_authorization(value.as_bytes()).ok_or(ParseError::WrongScheme)?;
+        Self::from_header_as(algorithm, value)
+    }
+
+    fn parse_bytes(algorithm: Algorithm, value: &[u8]) -> Result<Self, ParseError> {
         if value.len() > MAX_AUTHORIZATION_LEN {
             return Err(ParseError::TooLong);
         }
-        if let Some(auth) = Self::parse_canonical_form(value) {
+        if let Some(auth) = Self::parse_canonical_form(algorithm, value) {
             return Ok(auth);
         }
         if !is_visible_ascii(value) {
             return Err(ParseError::NotAscii);
         }
         let value = std::str::from_utf8(value).map_err(|_| ParseError::NotAscii)?;
-        let auth = Self::parse_general(value)?;
+        let auth = Self::parse_general(algorithm, value)?;
         // A compact header (`,` without spaces) may be under the limit while
         // its canonical form is not; refuse it, so that every header this
         // accepts prints back to one it accepts.
@@ -145,8 +179,9 @@ impl Authorization {
 
     /// The length of the canonical form ([`to_string`](ToString::to_string)).
     fn canonical_len(&self) -> usize {
-        let fixed = "HMAC-SHA256 Key=, Time=, Nonce=, SignedHeaders=, Signature=".len();
-        fixed
+        let fixed = " Key=, Time=, Nonce=, SignedHeaders=, Signature=".len();
+        self.algorithm.scheme_word().len()
+            + fixed
             + self.key_id.as_str().len()
             + itoa::Buffer::new().format(self.time).len()
             + self.nonce.as_str().len()
@@ -158,8 +193,10 @@ impl Authorization {
     /// with no bookkeeping. Whatever this accepts, the general parser accepts
     /// with the same result; anything else falls through to it, which also
     /// names the error.
-    fn parse_canonical_form(value: &[u8]) -> Option<Self> {
-        let rest = value.strip_prefix(b"HMAC-SHA256 Key=")?;
+    fn parse_canonical_form(algorithm: Algorithm, value: &[u8]) -> Option<Self> {
+        let rest = value
+            .strip_prefix(algorithm.scheme_word().as_bytes())?
+            .strip_prefix(b" Key=")?;
         let (key_id, rest) = field(rest, charset::KEY_ID)?;
         let (time, rest) = field(rest.strip_prefix(b", Time=")?, charset::DIGIT)?;
         let (nonce, rest) = field(rest.strip_prefix(b", Nonce=")?, charset::NONCE)?;
@@ -169,6 +206,7 @@ impl Authorization {
         )?;
         let signature = rest.strip_prefix(b", Signature=")?;
         Some(Self {
+            algorithm,
             key_id: KeyId::from_key_id_chars(key_id)?,
             time: parse_time(time).ok()?,
             nonce: Nonce::from_nonce_chars(nonce)?,
@@ -177,9 +215,9 @@ impl Authorization {
         })
     }
 
-    fn parse_general(value: &str) -> Result<Self, ParseError> {
+    fn parse_general(algorithm: Algorithm, value: &str) -> Result<Self, ParseError> {
         let (scheme, params) = value.split_once(' ').ok_or(ParseError::WrongScheme)?;
-        if !scheme.eq_ignore_ascii_case(SCHEME) {
+        if !scheme.eq_ignore_ascii_case(algorithm.scheme_word()) {
             return Err(ParseError::WrongScheme);
         }
 
@@ -236,12 +274,18 @@ impl Authorization {
         }
 
         Ok(Self {
+            algorithm,
             key_id: key_id.ok_or(ParseError::MissingParameter("Key"))?,
             time: time.ok_or(ParseError::MissingParameter("Time"))?,
             nonce: nonce.ok_or(ParseError::MissingParameter("Nonce"))?,
             signed_headers: signed_headers.ok_or(ParseError::MissingParameter("SignedHeaders"))?,
             signature: signature.ok_or(ParseError::MissingParameter("Signature"))?,
         })
+    }
+
+    /// The algorithm, as the scheme word names it.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
     }
 
     /// The key id.
@@ -276,7 +320,8 @@ impl Authorization {
         uri: &Uri,
         headers: &HeaderMap,
     ) -> CanonicalRequest {
-        CanonicalRequest::new(
+        CanonicalRequest::build(
+            self.algorithm,
             &self.key_id,
             self.time,
             &self.nonce,
@@ -417,7 +462,8 @@ impl fmt::Display for Authorization {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{SCHEME} Key={}, Time={}, Nonce={}, SignedHeaders={}, Signature={}",
+            "{} Key={}, Time={}, Nonce={}, SignedHeaders={}, Signature={}",
+            self.algorithm.scheme_word(),
             self.key_id,
             self.time,
             self.nonce,
@@ -433,6 +479,7 @@ impl fmt::Debug for Authorization {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let signature = STANDARD.encode(self.signature);
         f.debug_struct("Authorization")
+            .field("algorithm", &self.algorithm)
             .field("key_id", &self.key_id)
             .field("time", &self.time)
             .field("nonce", &self.nonce)
@@ -633,8 +680,9 @@ mod tests {
             let general = std::str::from_utf8(&header)
                 .ok()
                 .filter(|text| is_visible_ascii(text.as_bytes()))
-                .map(Authorization::parse_general);
-            if let Some(fast) = Authorization::parse_canonical_form(&header) {
+                .map(|text| Authorization::parse_general(Algorithm::HmacSha256, text));
+            if let Some(fast) = Authorization::parse_canonical_form(Algorithm::HmacSha256, &header)
+            {
                 fast_accepted += 1;
                 let general = general.clone().and_then(Result::ok).unwrap_or_else(|| {
                     panic!("fast path accepted {:?}", String::from_utf8_lossy(&header))
@@ -642,7 +690,8 @@ mod tests {
                 assert_eq!(fields(&fast), fields(&general));
             }
             // And the public entry point agrees with the general parser on errors.
-            let public = Authorization::parse_bytes(&header).map(|auth| fields(&auth));
+            let public = Authorization::parse_bytes(Algorithm::HmacSha256, &header)
+                .map(|auth| fields(&auth));
             refused += usize::from(public.is_err());
             match general {
                 Some(general) => assert_eq!(public, general.map(|auth| fields(&auth))),

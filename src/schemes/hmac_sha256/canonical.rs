@@ -3,7 +3,7 @@ use http::{
     HeaderMap, HeaderName, Method, Uri,
 };
 
-use super::SCHEME;
+use super::Algorithm;
 use crate::{schemes::host_of, BodyDigest, KeyId, Nonce, Secret, SignedHeaders};
 
 /// The string-to-sign of one request, minus its last line (the body digest).
@@ -39,15 +39,41 @@ use crate::{schemes::host_of, BodyDigest, KeyId, Nonce, Secret, SignedHeaders};
 pub struct CanonicalRequest {
     // Every line but the body digest, each followed by '\n'.
     prefix: Vec<u8>,
+    algorithm: Algorithm,
 }
 
 impl CanonicalRequest {
-    /// Builds the string-to-sign for a request, up to the body digest.
+    /// Builds the `HMAC-SHA256` string-to-sign for a request, up to the body digest.
     ///
     /// `host` takes the `Host` header, or the URI authority (without any
     /// `userinfo@`) when there is no `Host` header (HTTP/2). Any other signed header takes all its field
     /// lines, each trimmed, joined with `,`; an absent header is an empty value.
     pub fn new(
+        key_id: &KeyId,
+        time: u64,
+        nonce: &Nonce,
+        signed_headers: &SignedHeaders,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Self {
+        Self::build(
+            Algorithm::HmacSha256,
+            key_id,
+            time,
+            nonce,
+            signed_headers,
+            method,
+            uri,
+            headers,
+        )
+    }
+
+    /// [`new`](Self::new) under any algorithm: only the first line, the
+    /// scheme word, and the MAC differ.
+    #[allow(clippy::too_many_arguments)] // The fields of the string-to-sign.
+    pub(crate) fn build(
+        algorithm: Algorithm,
         key_id: &KeyId,
         time: u64,
         nonce: &Nonce,
@@ -62,7 +88,7 @@ impl CanonicalRequest {
         };
         let mut time_text = itoa::Buffer::new();
         let lines: [&[u8]; 8] = [
-            SCHEME.as_bytes(),
+            algorithm.scheme_word().as_bytes(),
             key_id.as_bytes(),
             time_text.format(time).as_bytes(),
             nonce.as_bytes(),
@@ -103,7 +129,12 @@ impl CanonicalRequest {
             }
             prefix.push(b'\n');
         }
-        Self { prefix }
+        Self { prefix, algorithm }
+    }
+
+    /// The algorithm this request is signed with (its first line).
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
     }
 
     /// The whole string-to-sign, given the body's digest.
@@ -112,9 +143,10 @@ impl CanonicalRequest {
     }
 
     /// The whole string-to-sign of a body sent in signed chunks (PROTOCOL
-    /// §4.6): its last line is [`CHUNKED_BODY`](super::CHUNKED_BODY).
+    /// §4.6): its last line is [`CHUNKED_BODY`](super::CHUNKED_BODY)
+    /// (under another algorithm, its [`chunked_body`](Algorithm::chunked_body)).
     pub fn chunked_string_to_sign(&self) -> Vec<u8> {
-        self.text(super::CHUNKED_BODY.as_bytes())
+        self.text(self.algorithm.chunked_body().as_bytes())
     }
 
     fn text(&self, last_line: &[u8]) -> Vec<u8> {
@@ -124,20 +156,29 @@ impl CanonicalRequest {
         text
     }
 
-    /// `HMAC-SHA256(secret, string-to-sign)`, computed without building the string.
+    /// `HMAC-SHA256(secret, string-to-sign)` (under `BLAKE3-KEYED`, keyed
+    /// BLAKE3 with the key derived from `secret`), computed without building
+    /// the string. The digest's hex is the last line whatever its algorithm;
+    /// [`verify`](Self::verify) refuses one of another algorithm.
     pub fn signature(&self, secret: &Secret, body: &BodyDigest) -> [u8; 32] {
-        secret.mac(&[&self.prefix, &body.hex_bytes()])
+        self.algorithm
+            .mac(secret, &[&self.prefix, &body.hex_bytes()])
     }
 
     /// The signature of a body sent in signed chunks: the seed of its chain.
     pub fn chunked_signature(&self, secret: &Secret) -> [u8; 32] {
-        secret.mac(&[&self.prefix, super::CHUNKED_BODY.as_bytes()])
+        self.algorithm.mac(
+            secret,
+            &[&self.prefix, self.algorithm.chunked_body().as_bytes()],
+        )
     }
 
     /// Whether `signature` is the signature of this request with `secret`,
     /// compared in constant time. For verifying outside the tower layer.
+    /// False for a body digest of another algorithm than the request's.
     pub fn verify(&self, secret: &Secret, body: &BodyDigest, signature: &[u8; 32]) -> bool {
-        signatures_equal(&self.signature(secret, body), signature)
+        body.algorithm() == self.algorithm
+            && signatures_equal(&self.signature(secret, body), signature)
     }
 
     /// Whether `signature` is this request's [`chunked_signature`](Self::chunked_signature).

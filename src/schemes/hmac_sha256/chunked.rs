@@ -11,6 +11,7 @@ use base64::{engine::general_purpose::STANDARD, Engine as _};
 use bytes::Bytes;
 
 use super::canonical::signatures_equal;
+use super::Algorithm;
 use crate::{schemes::BodyCheck, BodyDigest, BodyHasher, ErrorCode, Secret};
 
 /// The last line of the string-to-sign of a body sent in signed chunks.
@@ -29,17 +30,25 @@ const MAX_HEADER_LINE: usize = 16 + 5 + 44 + 2;
 /// signature for the first): `HMAC-SHA256(secret, "HMAC-SHA256-CHUNK\n" +
 /// base64(previous) + "\n" + hex(SHA-256(data)))`. Signer and verifier both
 /// call this, and nothing else computes it.
+///
+/// The algorithm is the digest's: for a BLAKE3 digest it is keyed BLAKE3
+/// over `"BLAKE3-KEYED-CHUNK\n" + base64(previous) + "\n" + hex(BLAKE3(data))`
+/// (PROTOCOL §9).
 pub fn chunk_signature(secret: &Secret, previous: &[u8; 32], data: &BodyDigest) -> [u8; 32] {
     let mut previous_b64 = [0u8; 44];
     STANDARD
         .encode_slice(previous, &mut previous_b64)
         .expect("32 bytes are 44 in base64");
-    secret.mac(&[
-        b"HMAC-SHA256-CHUNK\n",
-        &previous_b64,
-        b"\n",
-        &data.hex_bytes(),
-    ])
+    let algorithm = data.algorithm();
+    algorithm.mac(
+        secret,
+        &[
+            algorithm.chunk_label(),
+            &previous_b64,
+            b"\n",
+            &data.hex_bytes(),
+        ],
+    )
 }
 
 /// The header line that opens a chunk of `len` bytes signed with `signature`.
@@ -56,6 +65,7 @@ pub fn chunk_header(len: u64, signature: &[u8; 32]) -> Bytes {
 /// is checked when its last byte has passed. At most one chunk that has not
 /// been checked yet is ever in the handler's hands.
 pub(crate) struct ChunkedCheck {
+    algorithm: Algorithm,
     secret: Secret,
     previous: [u8; 32],
     state: State,
@@ -80,8 +90,9 @@ enum State {
 }
 
 impl ChunkedCheck {
-    pub(crate) fn new(secret: Secret, seed: [u8; 32]) -> Self {
+    pub(crate) fn new(algorithm: Algorithm, secret: Secret, seed: [u8; 32]) -> Self {
         Self {
+            algorithm,
             secret,
             previous: seed,
             state: State::Header {
@@ -160,7 +171,7 @@ impl BodyCheck for ChunkedCheck {
                     let (size, expected) = Self::header(&line[..*len - 2])?;
                     self.state = if size == 0 {
                         // The last chunk signs the end of the body.
-                        self.check(&BodyDigest::EMPTY, &expected)?;
+                        self.check(&self.algorithm.empty_digest(), &expected)?;
                         State::Crlf {
                             seen: 0,
                             last: true,
@@ -168,7 +179,7 @@ impl BodyCheck for ChunkedCheck {
                     } else {
                         State::Data {
                             left: size,
-                            hasher: BodyHasher::new(),
+                            hasher: BodyHasher::for_algorithm(self.algorithm),
                             expected,
                         }
                     };
@@ -242,7 +253,7 @@ mod tests {
     }
 
     fn decode_in_pieces(wire: &[u8], piece: usize) -> Result<Vec<u8>, ErrorCode> {
-        let mut check = Box::new(ChunkedCheck::new(secret(), [1; 32]));
+        let mut check = Box::new(ChunkedCheck::new(Algorithm::HmacSha256, secret(), [1; 32]));
         let mut out = VecDeque::new();
         for part in wire.chunks(piece) {
             check.decode(Bytes::copy_from_slice(part), &mut out)?;

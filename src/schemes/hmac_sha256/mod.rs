@@ -10,15 +10,22 @@
 //! when it declares its body's digest in `Content-Digest` (PROTOCOL §4.4),
 //! or when it sends its body in signed chunks (§4.6); otherwise its
 //! signature can only be checked once the body has streamed through.
+//!
+//! The code here is written over an [`Algorithm`]: the `BLAKE3-KEYED`
+//! scheme (feature `blake3`) is this canonical form with other primitives.
 
+mod algorithm;
 mod authorization;
 mod canonical;
 mod chunked;
 mod scheme;
 
+pub use algorithm::Algorithm;
 pub use authorization::{Authorization, ParseError, MAX_AUTHORIZATION_LEN, MAX_SIGNED_HEADERS};
 pub use canonical::CanonicalRequest;
 pub use chunked::{chunk_header, chunk_signature, CHUNKED_BODY, CHUNKED_HEADER};
+#[cfg(feature = "blake3")]
+pub(crate) use scheme::claim;
 pub use scheme::HmacSha256;
 
 /// The scheme name that opens the `Authorization` header and the string-to-sign.

@@ -2,7 +2,7 @@ use http::HeaderValue;
 
 use super::{
     chunked::{ChunkedCheck, X_HMAC_BODY},
-    Authorization, CanonicalRequest, CHUNKED_HEADER, SCHEME,
+    Algorithm, Authorization, CanonicalRequest, CHUNKED_HEADER, SCHEME,
 };
 use crate::{
     schemes::{Authentication, BodyCheck, Claim, Explanation, Head, Replay, Scheme},
@@ -30,58 +30,68 @@ impl Scheme for HmacSha256 {
         authorization: &HeaderValue,
         head: &Head<'_>,
     ) -> Result<Box<dyn Claim>, ErrorCode> {
-        let auth = Authorization::from_header(authorization).map_err(|error| {
-            tracing::debug!(%error, "tower-hmac: malformed Authorization header");
-            ErrorCode::MalformedAuthorization
-        })?;
-        if head.now.abs_diff(auth.time()) > head.policy.max_clock_skew {
-            tracing::debug!(key_id = %auth.key_id(), time = auth.time(), "tower-hmac: request time outside the allowed skew");
-            return Err(ErrorCode::StaleRequest);
-        }
-        if let Some(missing) = head
-            .policy
-            .required_headers
-            .iter()
-            .find(|name| !auth.signed_headers().contains(name))
-        {
-            tracing::debug!(key_id = %auth.key_id(), header = %missing, "tower-hmac: required header is not signed");
-            return Err(ErrorCode::UnsignedHeader);
-        }
-        let chunked = match head.headers.get(X_HMAC_BODY) {
-            None => false,
-            Some(value)
-                if value
-                    .as_bytes()
-                    .eq_ignore_ascii_case(CHUNKED_HEADER.1.as_bytes()) =>
-            {
-                true
-            }
-            Some(_) => {
-                tracing::debug!(key_id = %auth.key_id(), "tower-hmac: unknown X-HMAC-Body value");
-                return Err(ErrorCode::MalformedChunkedBody);
-            }
-        };
-        // Without a body the digest is that of nothing, whatever is declared.
-        let declared = if head.bodiless {
-            None
-        } else {
-            BodyDigest::declared(head.headers).map_err(|error| {
-                tracing::debug!(key_id = %auth.key_id(), %error, "tower-hmac: malformed Content-Digest");
-                ErrorCode::MalformedContentDigest
-            })?
-        };
-        let canonical = auth.canonical_request(head.method, head.uri, head.headers);
-        Ok(Box::new(Native {
-            auth,
-            canonical,
-            declared,
-            chunked,
-            max_skew: head.policy.max_clock_skew,
-        }))
+        claim(Algorithm::HmacSha256, authorization, head)
     }
 }
 
-/// A parsed `HMAC-SHA256` request, waiting for its key.
+/// [`Scheme::claim`] for the scheme of `algorithm`: every scheme in the
+/// native canonical form claims its requests here.
+pub(crate) fn claim(
+    algorithm: Algorithm,
+    authorization: &HeaderValue,
+    head: &Head<'_>,
+) -> Result<Box<dyn Claim>, ErrorCode> {
+    let auth = Authorization::from_header_as(algorithm, authorization).map_err(|error| {
+        tracing::debug!(%error, "tower-hmac: malformed Authorization header");
+        ErrorCode::MalformedAuthorization
+    })?;
+    if head.now.abs_diff(auth.time()) > head.policy.max_clock_skew {
+        tracing::debug!(key_id = %auth.key_id(), time = auth.time(), "tower-hmac: request time outside the allowed skew");
+        return Err(ErrorCode::StaleRequest);
+    }
+    if let Some(missing) = head
+        .policy
+        .required_headers
+        .iter()
+        .find(|name| !auth.signed_headers().contains(name))
+    {
+        tracing::debug!(key_id = %auth.key_id(), header = %missing, "tower-hmac: required header is not signed");
+        return Err(ErrorCode::UnsignedHeader);
+    }
+    let chunked = match head.headers.get(X_HMAC_BODY) {
+        None => false,
+        Some(value)
+            if value
+                .as_bytes()
+                .eq_ignore_ascii_case(CHUNKED_HEADER.1.as_bytes()) =>
+        {
+            true
+        }
+        Some(_) => {
+            tracing::debug!(key_id = %auth.key_id(), "tower-hmac: unknown X-HMAC-Body value");
+            return Err(ErrorCode::MalformedChunkedBody);
+        }
+    };
+    // Without a body the digest is that of nothing, whatever is declared.
+    let declared = if head.bodiless {
+        None
+    } else {
+        BodyDigest::declared_for(head.headers, algorithm).map_err(|error| {
+            tracing::debug!(key_id = %auth.key_id(), %error, "tower-hmac: malformed Content-Digest");
+            ErrorCode::MalformedContentDigest
+        })?
+    };
+    let canonical = auth.canonical_request(head.method, head.uri, head.headers);
+    Ok(Box::new(Native {
+        auth,
+        canonical,
+        declared,
+        chunked,
+        max_skew: head.policy.max_clock_skew,
+    }))
+}
+
+/// A parsed request in the native form (`HMAC-SHA256`, `BLAKE3-KEYED`), waiting for its key.
 struct Native {
     auth: Authorization,
     canonical: CanonicalRequest,
@@ -107,7 +117,8 @@ impl Claim for Native {
         let text = if self.chunked {
             self.canonical.chunked_string_to_sign()
         } else if bodiless {
-            self.canonical.string_to_sign(&BodyDigest::EMPTY)
+            self.canonical
+                .string_to_sign(&self.canonical.algorithm().empty_digest())
         } else if let Some(declared) = &self.declared {
             self.canonical.string_to_sign(declared)
         } else {
@@ -125,6 +136,7 @@ impl Claim for Native {
 
     fn authenticate(self: Box<Self>, secret: &Secret, bodiless: bool) -> Authentication {
         let signature = self.auth.signature();
+        let algorithm = self.auth.algorithm();
         if self.chunked {
             if !self.canonical.verify_chunked(secret, signature) {
                 return Authentication::Refused(ErrorCode::InvalidSignature);
@@ -135,13 +147,17 @@ impl Claim for Native {
                 return Authentication::Refused(ErrorCode::BodyIncomplete);
             }
             return Authentication::Authenticated(Box::new(ChunkedCheck::new(
+                algorithm,
                 secret.clone(),
                 *signature,
             )));
         }
         if bodiless {
             // Nothing to wait for: whatever was declared, the body is empty.
-            return if self.canonical.verify(secret, &BodyDigest::EMPTY, signature) {
+            return if self
+                .canonical
+                .verify(secret, &algorithm.empty_digest(), signature)
+            {
                 Authentication::Authenticated(<dyn BodyCheck>::none())
             } else {
                 Authentication::Refused(ErrorCode::InvalidSignature)
@@ -150,14 +166,14 @@ impl Claim for Native {
         match self.declared {
             Some(declared) if self.canonical.verify(secret, &declared, signature) => {
                 Authentication::Authenticated(Box::new(DeclaredDigest {
-                    hasher: BodyHasher::new(),
+                    hasher: BodyHasher::for_algorithm(algorithm),
                     declared,
                     canonical: self.canonical,
                 }))
             }
             Some(_) => Authentication::Refused(ErrorCode::InvalidSignature),
             None => Authentication::Deferred(Box::new(SignedDigest {
-                hasher: BodyHasher::new(),
+                hasher: BodyHasher::for_algorithm(algorithm),
                 secret: secret.clone(),
                 signature: *signature,
                 canonical: self.canonical,

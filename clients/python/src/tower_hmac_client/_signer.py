@@ -1,8 +1,9 @@
 """The signer itself: string-to-sign, Authorization, Content-Digest, signed chunks.
 
 Written from docs/PROTOCOL.md (sections 3, 4, 4.4 and 4.6), standard library
-only. Everything the string-to-sign is made of is handled as bytes, exactly
-as it goes on the wire.
+only; the ``BLAKE3-KEYED`` variant (section 9) needs PyPI's ``blake3``
+(extra ``blake3``). Everything the string-to-sign is made of is handled as
+bytes, exactly as it goes on the wire.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ from typing import (
 )
 
 SCHEME = "HMAC-SHA256"
+#: The keyed BLAKE3 variant (§9); needs PyPI's ``blake3``.
+BLAKE3_SCHEME = "BLAKE3-KEYED"
+#: The ``derive_key`` context that makes the BLAKE3 key from the secret (§9.1).
+BLAKE3_KEY_CONTEXT = "tower-hmac 2026-12-01 BLAKE3-KEYED request signing key"
+#: The algorithms a :class:`Signer` can sign with, by scheme word.
+ALGORITHMS = (SCHEME, BLAKE3_SCHEME)
 #: The last line of the string-to-sign of a body sent in signed chunks (§4.6).
 CHUNKED_BODY_LINE = "STREAMING-HMAC-SHA256-CHUNKS"
 #: The first line of every chunk signature's input (§4.6).
@@ -90,21 +97,92 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def content_digest(digest: bytes) -> str:
-    """The ``Content-Digest`` value (RFC 9530, §4.4) declaring a SHA-256 digest."""
+class _Keyed:
+    """What differs between the algorithms (§9.2): the scheme word, the MAC
+    under the secret, the body hash and the names derived from them."""
+
+    __slots__ = ("scheme", "member", "_hmac", "_key", "_blake3")
+
+    def __init__(self, algorithm: str, secret: Optional[bytes] = None, hmac_state: "Optional[hmac.HMAC]" = None) -> None:
+        if algorithm not in ALGORITHMS:
+            raise SignerConfigError(f"unknown algorithm {algorithm!r}: one of {', '.join(ALGORITHMS)}")
+        self.scheme = algorithm
+        self._hmac = hmac_state
+        self._key: Optional[bytes] = None
+        self._blake3 = None
+        if algorithm == SCHEME:
+            self.member = "sha-256"
+            if self._hmac is None:
+                assert secret is not None
+                # The secret is kept only as the keyed HMAC state, copied per use.
+                self._hmac = hmac.new(secret, digestmod=hashlib.sha256)
+        else:
+            self.member = "blake3"
+            self._blake3 = _import_blake3()
+            assert secret is not None
+            self._key = self._blake3.blake3(secret, derive_key_context=BLAKE3_KEY_CONTEXT).digest()
+
+    def mac(self, data: bytes) -> bytes:
+        if self._hmac is not None:
+            mac = self._hmac.copy()
+            mac.update(data)
+            return mac.digest()
+        return self._blake3.blake3(data, key=self._key).digest()
+
+    def hasher(self):  # type: ignore[no-untyped-def]
+        """A fresh hasher of the body digest (``update``, ``digest``, ``hexdigest``)."""
+        return hashlib.sha256() if self._blake3 is None else self._blake3.blake3()
+
+    def hash(self, data: BytesLike) -> bytes:
+        hasher = self.hasher()
+        hasher.update(data)
+        return hasher.digest()
+
+    @property
+    def chunked_line(self) -> str:
+        return f"STREAMING-{self.scheme}-CHUNKS"
+
+    @property
+    def chunk_label(self) -> str:
+        return f"{self.scheme}-CHUNK"
+
+
+def _import_blake3():  # type: ignore[no-untyped-def]
+    try:
+        import blake3  # type: ignore[import-not-found]
+    except ImportError:
+        raise SignerConfigError(
+            "BLAKE3-KEYED needs PyPI's blake3: pip install 'tower-hmac-client[blake3]'"
+        ) from None
+    return blake3
+
+
+def _member(algorithm: str) -> str:
+    if algorithm == SCHEME:
+        return "sha-256"
+    if algorithm == BLAKE3_SCHEME:
+        return "blake3"
+    raise ValueError(f"unknown algorithm {algorithm!r}: one of {', '.join(ALGORITHMS)}")
+
+
+def content_digest(digest: bytes, algorithm: str = SCHEME) -> str:
+    """The ``Content-Digest`` value (RFC 9530, §4.4) declaring a SHA-256
+    digest (a BLAKE3 one, member ``blake3``, for ``BLAKE3-KEYED``, §9.3)."""
     if len(digest) != 32:
-        raise ValueError(f"a SHA-256 digest is 32 bytes, not {len(digest)}")
-    return f"sha-256=:{_b64(digest)}:"
+        raise ValueError(f"a body digest is 32 bytes, not {len(digest)}")
+    return f"{_member(algorithm)}=:{_b64(digest)}:"
 
 
-def parse_content_digest(value: HeaderValue) -> Optional[bytes]:
-    """The 32-byte ``sha-256`` member of a ``Content-Digest`` value, or
-    ``None`` when it has none. A malformed or repeated member raises
-    :class:`ValueError` (the server would answer ``malformed_content_digest``)."""
+def parse_content_digest(value: HeaderValue, algorithm: str = SCHEME) -> Optional[bytes]:
+    """The 32-byte ``sha-256`` member of a ``Content-Digest`` value (the
+    ``blake3`` member for ``BLAKE3-KEYED``), or ``None`` when it has none.
+    A malformed or repeated member raises :class:`ValueError` (the server
+    would answer ``malformed_content_digest``)."""
+    wanted = _member(algorithm).encode("ascii")
     found: Optional[bytes] = None
     for member in _b(value, "Content-Digest").split(b","):
         name, eq, rest = member.strip(b" \t").partition(b"=")
-        if name.strip() != b"sha-256":
+        if name.strip() != wanted:
             continue
         rest = rest.strip(b" \t")
         if not eq or len(rest) < 2 or rest[:1] != b":" or rest[-1:] != b":":
@@ -124,12 +202,14 @@ def parse_content_digest(value: HeaderValue) -> Optional[bytes]:
     return found
 
 
-def file_digest(file: IO[bytes], block_size: int = 1 << 20) -> Tuple[bytes, int]:
-    """SHA-256 and length of a binary file from its current position to its
-    end, read in blocks (never whole); the position is restored afterwards,
-    so the file can then be sent. The file must be seekable."""
+def file_digest(file: IO[bytes], block_size: int = 1 << 20, algorithm: str = SCHEME) -> Tuple[bytes, int]:
+    """SHA-256 (BLAKE3 for ``BLAKE3-KEYED``) and length of a binary file
+    from its current position to its end, read in blocks (never whole); the
+    position is restored afterwards, so the file can then be sent. The file
+    must be seekable."""
     start = file.tell()
-    hasher = hashlib.sha256()
+    _member(algorithm)
+    hasher = hashlib.sha256() if algorithm == SCHEME else _import_blake3().blake3()
     length = 0
     try:
         while True:
@@ -206,8 +286,9 @@ class ChunkSigner:
 
     __slots__ = ("_mac", "_previous", "_finished", "signatures")
 
-    def __init__(self, mac: "hmac.HMAC", seed: str) -> None:
-        self._mac = mac
+    def __init__(self, mac: "Union[hmac.HMAC, _Keyed]", seed: str) -> None:
+        # An HMAC-SHA256 state (the original API), or a signer's algorithm.
+        self._mac = mac if isinstance(mac, _Keyed) else _Keyed(SCHEME, hmac_state=mac)
         self._previous = seed
         self._finished = False
         #: Every chunk signature made so far, the last chunk's included.
@@ -221,16 +302,19 @@ class ChunkSigner:
         """The next chunk signature, for a chunk holding ``data``."""
         if self._finished:
             raise ValueError("the last chunk was already signed")
-        mac = self._mac.copy()
-        mac.update(
-            b"%s\n%s\n%s"
-            % (
-                CHUNK_SCHEME.encode(),
-                self._previous.encode("ascii"),
-                hashlib.sha256(data).hexdigest().encode(),
+        keyed = self._mac
+        hasher = keyed.hasher()
+        hasher.update(data)
+        signature = _b64(
+            keyed.mac(
+                b"%s\n%s\n%s"
+                % (
+                    keyed.chunk_label.encode(),
+                    self._previous.encode("ascii"),
+                    hasher.hexdigest().encode(),
+                )
             )
         )
-        signature = _b64(mac.digest())
         self._previous = signature
         self.signatures.append(signature)
         return signature
@@ -303,7 +387,7 @@ class Signed:
         headers: List[Tuple[str, str]],
         set_headers: Dict[str, str],
         remove_headers: Tuple[str, ...],
-        mac: "hmac.HMAC",
+        mac: _Keyed,
     ) -> None:
         self.key_id = key_id
         self.time = time
@@ -314,7 +398,7 @@ class Signed:
         #: The ``Signature`` parameter (and, for signed chunks, the seed).
         self.signature = signature
         self.authorization = (
-            f"{SCHEME} Key={key_id}, Time={time}, Nonce={nonce}, "
+            f"{mac.scheme} Key={key_id}, Time={time}, Nonce={nonce}, "
             f"SignedHeaders={signed_headers}, Signature={signature}"
         )
         #: The ``Content-Digest`` value sent, or ``None`` for signed chunks.
@@ -355,7 +439,7 @@ class Signed:
             elif number <= headers_end:
                 what = "header"
             else:
-                what = "chunked body" if self.chunked else "body sha-256"
+                what = "chunked body" if self.chunked else f"body {self._mac.member}"
             out.append(f"{number:>3}  {what:<15} {ascii(_text(line))[1:-1]}")
         out.append("as JSON: " + json.dumps(_text(self.string_to_sign)))
         out.append(f"Authorization: {self.authorization}")
@@ -381,6 +465,9 @@ class Signer:
 
     ``explain``, if given, is called with every :class:`Signed` this signer
     makes, e.g. ``explain=lambda s: print(s.explain())``.
+
+    ``algorithm`` is ``"HMAC-SHA256"`` (the default) or ``"BLAKE3-KEYED"``
+    (§9, needs PyPI's ``blake3``; the server must accept that scheme).
     """
 
     __slots__ = ("_key_id", "_mac", "_extra", "_explain")
@@ -392,6 +479,7 @@ class Signer:
         extra_headers: Iterable[str] = (),
         *,
         explain: Optional[Callable[[Signed], object]] = None,
+        algorithm: str = SCHEME,
     ) -> None:
         if not isinstance(key_id, str) or not _KEY_ID.match(key_id.encode("utf-8")):
             raise SignerConfigError(
@@ -422,8 +510,8 @@ class Signer:
         if len(extra | {b"host", b"content-type"}) > MAX_SIGNED_HEADERS:
             raise SignerConfigError(f"at most {MAX_SIGNED_HEADERS} headers can be signed")
         self._key_id = key_id
-        # The secret is kept only as the keyed HMAC state, copied per use.
-        self._mac = hmac.new(bytes(secret), digestmod=hashlib.sha256)
+        # The secret is kept only as the keyed state of the algorithm.
+        self._mac = _Keyed(algorithm, bytes(secret))
         self._extra = frozenset(extra)
         self._explain = explain
 
@@ -435,9 +523,16 @@ class Signer:
         extra_headers: Iterable[str] = (),
         *,
         explain: Optional[Callable[[Signed], object]] = None,
+        algorithm: str = SCHEME,
     ) -> "Signer":
         """A signer whose secret is given as standard base64 with padding (§2)."""
-        return cls(key_id, _decode_secret(secret_base64, "the secret"), extra_headers, explain=explain)
+        return cls(
+            key_id,
+            _decode_secret(secret_base64, "the secret"),
+            extra_headers,
+            explain=explain,
+            algorithm=algorithm,
+        )
 
     @classmethod
     def from_env(
@@ -448,6 +543,7 @@ class Signer:
         *,
         environ: Optional[Mapping[str, str]] = None,
         explain: Optional[Callable[[Signed], object]] = None,
+        algorithm: str = SCHEME,
     ) -> "Signer":
         """A signer from two environment variables: the key id, and the secret
         in standard base64 with padding. Raises :class:`SignerConfigError`
@@ -467,18 +563,24 @@ class Signer:
                 f"environment variable {secret_var} (the secret, standard base64) is not set"
             )
         secret = _decode_secret(secret_text, f"environment variable {secret_var}")
-        return cls(key_id, secret, extra_headers, explain=explain)
+        return cls(key_id, secret, extra_headers, explain=explain, algorithm=algorithm)
 
     @property
     def key_id(self) -> str:
         return self._key_id
 
     @property
+    def algorithm(self) -> str:
+        """The scheme word it signs: ``HMAC-SHA256`` or ``BLAKE3-KEYED``."""
+        return self._mac.scheme
+
+    @property
     def extra_headers(self) -> Tuple[str, ...]:
         return tuple(sorted(_text(n) for n in self._extra))
 
     def __repr__(self) -> str:
-        return f"Signer(key_id={self._key_id!r}, extra_headers={list(self.extra_headers)!r})"
+        algorithm = "" if self.algorithm == SCHEME else f", algorithm={self.algorithm!r}"
+        return f"Signer(key_id={self._key_id!r}, extra_headers={list(self.extra_headers)!r}{algorithm})"
 
     # The three ways of signing, each returning the headers to send.
 
@@ -521,7 +623,7 @@ class Signer:
         """Signs a request whose body is the rest of a seekable binary file:
         hashes it first (in blocks), rewinds it, and declares its digest, so
         the file can then be streamed as the body."""
-        digest, _ = file_digest(file)
+        digest, _ = file_digest(file, algorithm=self.algorithm)
         return _shape(headers, self.prepare(method, url, headers, digest=digest).headers)
 
     @overload
@@ -572,7 +674,7 @@ class Signer:
         """The signature of a request, with everything that went into it.
 
         The body is given as ``body`` (in memory), as ``digest`` (its SHA-256,
-        32 bytes, computed beforehand) or as ``chunked=True`` (sent later in
+        or BLAKE3 for ``BLAKE3-KEYED``, 32 bytes, computed beforehand) or as ``chunked=True`` (sent later in
         signed chunks); with none of them it is empty. ``time`` and ``nonce``
         default to now and 16 fresh random bytes (base64url); fix them only
         to reproduce test vectors.
@@ -582,12 +684,12 @@ class Signer:
         if body is not None:
             if isinstance(body, str):
                 raise TypeError("the body is bytes; encode text first (as it will be sent)")
-            digest = hashlib.sha256(body).digest()
+            digest = self._mac.hash(body)
         elif digest is not None:
             if not isinstance(digest, bytes) or len(digest) != 32:
-                raise ValueError("digest is the 32-byte SHA-256 of the body")
+                raise ValueError("digest is the 32-byte digest of the body")
         elif not chunked:
-            digest = hashlib.sha256(b"").digest()
+            digest = self._mac.hash(b"")
 
         method_b = _b(method, "method")
         if not _METHOD.match(method_b):
@@ -627,7 +729,7 @@ class Signer:
         signed_headers = b";".join(ordered)
 
         lines = [
-            SCHEME.encode(),
+            self._mac.scheme.encode(),
             self._key_id.encode("ascii"),
             str(time).encode("ascii"),
             nonce.encode("ascii"),
@@ -639,12 +741,10 @@ class Signer:
         for name in ordered:
             values = [v.strip(b" \t") for n, v in pairs if n.lower() == name]
             lines.append(name + b":" + b",".join(values))
-        lines.append(CHUNKED_BODY_LINE.encode() if chunked else binascii.hexlify(digest or b""))
+        lines.append(self._mac.chunked_line.encode() if chunked else binascii.hexlify(digest or b""))
         string_to_sign = b"\n".join(lines)
 
-        mac = self._mac.copy()
-        mac.update(string_to_sign)
-        signature = _b64(mac.digest())
+        signature = _b64(self._mac.mac(string_to_sign))
 
         remove: Tuple[str, ...]
         if chunked:
@@ -653,7 +753,7 @@ class Signer:
             remove = ("authorization", "content-digest", "content-length", BODY_HEADER.lower())
         else:
             assert digest is not None
-            declared = content_digest(digest)
+            declared = content_digest(digest, self._mac.scheme)
             set_headers["Content-Digest"] = declared
             remove = ("authorization", "content-digest", BODY_HEADER.lower())
 

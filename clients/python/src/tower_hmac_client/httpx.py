@@ -63,14 +63,16 @@ class HmacAuth(httpx.Auth):
         if content is not None:
             signed = self.signer.prepare(method, target, headers, body=content)
         elif request.headers.get("Content-Digest") and parse_content_digest(
-            request.headers["Content-Digest"]
+            request.headers["Content-Digest"], self.signer.algorithm
         ):
-            digest = parse_content_digest(request.headers["Content-Digest"])
+            digest = parse_content_digest(request.headers["Content-Digest"], self.signer.algorithm)
             signed = self.signer.prepare(method, target, headers, digest=digest)
         elif _sync_only(stream) and is_seekable_file(getattr(stream, "_stream", None)):
             # httpx keeps the file it streams as `_stream`; a Client reads it
             # from its current position, so hash from there and rewind.
-            digest, length = file_digest(stream._stream)  # type: ignore[union-attr]
+            digest, length = file_digest(  # type: ignore[union-attr]
+                stream._stream, algorithm=self.signer.algorithm  # type: ignore[union-attr]
+            )
             if "Content-Length" in request.headers:
                 request.headers["Content-Length"] = str(length)
             signed = self.signer.prepare(method, target, headers, digest=digest)

@@ -69,11 +69,13 @@ class HmacAuth(requests.auth.AuthBase):
             if "Content-Length" in headers:
                 headers["Content-Length"] = str(len(data))
             signed = self.signer.prepare(method, target, headers.items(), body=data)
-        elif headers.get("Content-Digest") and parse_content_digest(headers["Content-Digest"]):
-            digest = parse_content_digest(headers["Content-Digest"])
+        elif headers.get("Content-Digest") and parse_content_digest(
+            headers["Content-Digest"], self.signer.algorithm
+        ):
+            digest = parse_content_digest(headers["Content-Digest"], self.signer.algorithm)
             signed = self.signer.prepare(method, target, headers.items(), digest=digest)
         elif is_seekable_file(body):
-            digest, length = file_digest(body)
+            digest, length = file_digest(body, algorithm=self.signer.algorithm)
             if "Content-Length" in headers:
                 headers["Content-Length"] = str(length)
             signed = self.signer.prepare(method, target, headers.items(), digest=digest)
