@@ -77,7 +77,10 @@ impl fmt::Display for ParseError {
         match self {
             Self::TooLong => write!(f, "longer than {MAX_AUTHORIZATION_LEN} bytes"),
             Self::NotAscii => f.write_str("not visible ASCII"),
-            Self::WrongScheme => write!(f, "scheme is not {SCHEME}"),
+            Self::WrongScheme => write!(
+                f,
+                "scheme word is not the expected one ({SCHEME}, or the algorithm asked for)"
+            ),
             Self::Syntax => f.write_str("parameters are not a comma-separated list of name=value"),
             Self::UnknownParameter => f.write_str("unknown parameter"),
             Self::DuplicateParameter(name) => write!(f, "parameter {name} appears more than once"),

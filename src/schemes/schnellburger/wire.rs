@@ -129,12 +129,7 @@ fn percent_decode(mut input: &[u8], out: &mut Vec<u8>) -> Option<()> {
 }
 
 fn hex_digit(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
+    crate::hex::digit(c, crate::hex::Letters::EitherCase)
 }
 
 #[cfg(test)]

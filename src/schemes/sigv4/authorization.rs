@@ -233,24 +233,7 @@ fn credentials(
 
 /// Decodes hex (either case) into `out`, whose length it must fill exactly.
 pub(crate) fn decode_hex(hex: &[u8], out: &mut [u8]) -> bool {
-    fn digit(byte: u8) -> Option<u8> {
-        match byte {
-            b'0'..=b'9' => Some(byte - b'0'),
-            b'a'..=b'f' => Some(byte - b'a' + 10),
-            b'A'..=b'F' => Some(byte - b'A' + 10),
-            _ => None,
-        }
-    }
-    if hex.len() != out.len() * 2 {
-        return false;
-    }
-    for (pair, byte) in hex.chunks_exact(2).zip(out.iter_mut()) {
-        match (digit(pair[0]), digit(pair[1])) {
-            (Some(high), Some(low)) => *byte = high << 4 | low,
-            _ => return false,
-        }
-    }
-    true
+    crate::hex::decode(hex, out, crate::hex::Letters::EitherCase)
 }
 
 /// A decimal number of at most 19 digits, without sign or leading `+`.

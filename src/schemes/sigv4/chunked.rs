@@ -182,21 +182,8 @@ pub(crate) fn trailer_signature(
 
 /// Decodes a signature as the chunks carry it: exactly 64 lowercase hex digits.
 pub(crate) fn parse_signature(hex: &[u8]) -> Option<[u8; 32]> {
-    fn nibble(digit: u8) -> Option<u8> {
-        match digit {
-            b'0'..=b'9' => Some(digit - b'0'),
-            b'a'..=b'f' => Some(digit - b'a' + 10),
-            _ => None,
-        }
-    }
-    if hex.len() != 64 {
-        return None;
-    }
     let mut out = [0u8; 32];
-    for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
-        *byte = nibble(pair[0])? << 4 | nibble(pair[1])?;
-    }
-    Some(out)
+    crate::hex::decode(hex, &mut out, crate::hex::Letters::Lower).then_some(out)
 }
 
 /// Two MACs compared in constant time.
