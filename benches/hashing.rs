@@ -18,6 +18,9 @@
 //!
 //! Ratios are printed by `scripts/bench_report.py` from criterion's JSON.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::{convert::Infallible, time::Duration};
 
 use axum::{body::Body, routing::any, Router};
@@ -28,12 +31,12 @@ use criterion::{
 use hmac::{Hmac, KeyInit, Mac};
 use http::{header, Request};
 use http_body::{Frame, SizeHint};
-use http_body_util::BodyExt;
 use sha2::{Digest as _, Sha256};
+use support::{drain, drain_and_verify, runtime, unix_now};
 use tower::ServiceExt;
 use tower_hmac::{
     schemes::hmac_sha256::Authorization, BodyDigest, InMemoryKeys, InMemoryNonceStore, Nonce,
-    Secret, SignatureLayer, Signer, VerifiedResponse, Verifier, VerifyError,
+    Secret, SignatureLayer, Signer,
 };
 use tower_http::limit::RequestBodyLimitLayer;
 
@@ -76,29 +79,6 @@ impl http_body::Body for Frames {
     fn size_hint(&self) -> SizeHint {
         SizeHint::with_exact((self.left * self.chunk.len()) as u64)
     }
-}
-
-async fn drain_and_verify(
-    verifier: Verifier,
-    mut body: Body,
-) -> Result<VerifiedResponse, VerifyError> {
-    while let Some(frame) = body.frame().await {
-        black_box(frame.ok());
-    }
-    Ok(verifier.verify().await?.respond(()))
-}
-
-async fn drain(mut body: Body) -> &'static str {
-    while let Some(frame) = body.frame().await {
-        black_box(frame.ok());
-    }
-    "ok"
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
 }
 
 fn streaming(c: &mut Criterion) {
@@ -267,13 +247,6 @@ fn per_request(c: &mut Criterion) {
         )
     });
     group.finish();
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
 }
 
 /// HMAC-SHA256 against BLAKE3-KEYED: body hashing, the MAC, and the layer.

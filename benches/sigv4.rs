@@ -38,6 +38,9 @@
 //! round trip runs on that thread), in groups named `…_cpu`, and
 //! `SIGV4_BENCH_CLOCK=both` runs each group with both clocks.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::{
     convert::Infallible,
     fmt::Write as _,
@@ -46,7 +49,7 @@ use std::{
     pin::pin,
     sync::{Arc, Mutex, OnceLock},
     task::{Context, Poll, Waker},
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime},
 };
 
 use aws_credential_types::Credentials;
@@ -70,17 +73,16 @@ use criterion::{
 use hmac::{Hmac, KeyInit, Mac};
 use http::{header, HeaderValue, Request};
 use http_body::{Frame, SizeHint};
-use http_body_util::BodyExt;
 use scratchstack_aws_signature::{
     service_for_signing_key_fn, sigv4_validate_request, GetSigningKeyRequest,
     GetSigningKeyResponse, KSecretKey, SignatureOptions, NO_ADDITIONAL_SIGNED_HEADERS,
 };
 use sha2::{Digest as _, Sha256};
+use support::{drain, drain_and_verify, runtime, unix_now};
 use tower::ServiceExt;
 use tower_hmac::{
     schemes::{hmac_sha256::Authorization, sigv4::SigV4, Authentication, Claim, Head, Scheme},
     BodyDigest, ErrorCode, InMemoryKeys, InMemoryNonceStore, Nonce, Secret, SignatureLayer, Signer,
-    VerifiedResponse, Verifier, VerifyError,
 };
 
 /// 30 bytes: its base64 text (the secret access key) is 40 characters, as
@@ -302,29 +304,6 @@ impl http_body::Body for Slices {
     fn size_hint(&self) -> SizeHint {
         SizeHint::with_exact(self.bytes.len() as u64)
     }
-}
-
-async fn drain_and_verify(
-    verifier: Verifier,
-    mut body: Body,
-) -> Result<VerifiedResponse, VerifyError> {
-    while let Some(frame) = body.frame().await {
-        black_box(frame.ok());
-    }
-    Ok(verifier.verify().await?.respond(()))
-}
-
-async fn drain(mut body: Body) -> &'static str {
-    while let Some(frame) = body.frame().await {
-        black_box(frame.ok());
-    }
-    "ok"
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
 }
 
 fn with_body<T>(template: &Request<T>, body: Body) -> Request<Body> {
@@ -755,13 +734,6 @@ fn per_request<M: Measurement<Value = Duration>>(
         )
     });
     group.finish();
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
 }
 
 // ---------------------------------------------------------------- clocks
