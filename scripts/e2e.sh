@@ -45,41 +45,8 @@ URL="http://127.0.0.1:$PORT"
 cargo build --release --features blake3 --example bench_server
 BIN="$TARGET/release/examples/bench_server"
 
-if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-  ON_SERVER_CPU=(taskset -c 0)
-  ON_CLIENT_CPU=(taskset -c 1)
-else
-  ON_SERVER_CPU=()
-  ON_CLIENT_CPU=()
-fi
-
-WORK=$(mktemp -d)
-SERVER_PID=
-stop_server() {
-  if [ -n "$SERVER_PID" ]; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=
-  fi
-}
-trap 'stop_server; rm -rf "$WORK"' EXIT
-
-start_server() { # mode, extra flags...
-  "${ON_SERVER_CPU[@]}" "$BIN" serve --listen "127.0.0.1:$PORT" --mode "$@" >"$WORK/server.log" 2>&1 &
-  SERVER_PID=$!
-  for _ in $(seq 100); do
-    if grep -q "on http://" "$WORK/server.log" 2>/dev/null; then return; fi
-    sleep 0.05
-  done
-  echo "the server did not start:" >&2
-  cat "$WORK/server.log" >&2
-  exit 1
-}
-
-peak_rss_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$SERVER_PID/status"; }
-# The server's CPU time so far (user + system), in seconds: less moved by
-# other jobs on a shared machine than the wall clock.
-cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print ($12 + $13) / hz }' "/proc/$SERVER_PID/stat"; }
+# shellcheck source=scripts/server_process.sh
+source scripts/server_process.sh
 
 mkdir -p "$(dirname "$RESULTS")"
 : >"$RESULTS"
@@ -105,7 +72,7 @@ get_run() { # label, mode, flags...
   local label=$1
   shift
   "$BIN" sign-requests --url "$URL/items/42?fields=name,price" --count "$SIGNED_COUNT" --out "$SIGNED" "${SPREAD[@]}"
-  start_server "$@"
+  start_server --mode "$@"
   "${ON_CLIENT_CPU[@]}" wrk -t1 -c"$WRK_CONNECTIONS" -d"${WRK_SECONDS}s" --latency \
     -s scripts/wrk_signed.lua "$URL/items/42?fields=name,price" -- "$SIGNED" >"$WORK/wrk.txt"
   local rss
@@ -160,7 +127,7 @@ upload_run() { # mode, bytes, repeat
   [ "$requests" -gt 4000 ] && requests=4000
   [ "$mode" = signed-blake3 ] && client=(--algorithm blake3)
   {
-    start_server "$mode"
+    start_server --mode "$mode"
     local line
     line=$("${ON_CLIENT_CPU[@]}" "$BIN" upload --url "$URL/upload" --bytes "$bytes" --requests "$requests" "${client[@]}")
     rss=$(peak_rss_kib)

@@ -34,38 +34,8 @@ URL="http://127.0.0.1:$PORT/bucket/upload"
 cargo build --release --features sigv4 --example sigv4_bench_server
 BIN="$TARGET/release/examples/sigv4_bench_server"
 
-if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-  ON_SERVER_CPU=(taskset -c 0)
-  ON_CLIENT_CPU=(taskset -c 1)
-else
-  ON_SERVER_CPU=()
-  ON_CLIENT_CPU=()
-fi
-
-WORK=$(mktemp -d)
-SERVER_PID=
-stop_server() {
-  if [ -n "$SERVER_PID" ]; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=
-  fi
-}
-trap 'stop_server; rm -rf "$WORK"' EXIT
-
-start_server() {
-  "${ON_SERVER_CPU[@]}" "$BIN" serve --listen "127.0.0.1:$PORT" >"$WORK/server.log" 2>&1 &
-  SERVER_PID=$!
-  for _ in $(seq 100); do
-    if grep -q "on http://" "$WORK/server.log" 2>/dev/null; then return; fi
-    sleep 0.05
-  done
-  echo "the server did not start:" >&2
-  cat "$WORK/server.log" >&2
-  exit 1
-}
-
-peak_rss_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$SERVER_PID/status"; }
+# shellcheck source=scripts/server_process.sh
+source scripts/server_process.sh
 
 : >"$WORK/runs.jsonl"
 for payload in $PAYLOADS; do
