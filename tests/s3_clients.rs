@@ -189,6 +189,15 @@ impl Output {
         String::from_utf8_lossy(&self.stdout).into_owned()
     }
 
+    /// A step's verdict: its trimmed stdout on success, else its failure.
+    fn verdict(&self) -> Result<String, String> {
+        if self.success {
+            Ok(self.stdout().trim().to_owned())
+        } else {
+            Err(self.failure())
+        }
+    }
+
     /// What a failure says: the exit code and the end of stderr.
     fn failure(&self) -> String {
         let lines: Vec<&str> = self.stderr.lines().collect();
@@ -485,15 +494,7 @@ async fn aws_cli(tls: bool) {
             &small_uri,
         ])
         .await;
-    report.step(
-        "s3 cp small",
-        started,
-        if out.success {
-            Ok(out.stdout().trim().to_owned())
-        } else {
-            Err(out.failure())
-        },
-    );
+    report.step("s3 cp small", started, out.verdict());
 
     let started = Instant::now();
     let out = cli
@@ -505,15 +506,7 @@ async fn aws_cli(tls: bool) {
             &big_uri,
         ])
         .await;
-    report.step(
-        "s3 cp 64 MiB",
-        started,
-        if out.success {
-            Ok(out.stdout().trim().to_owned())
-        } else {
-            Err(out.failure())
-        },
-    );
+    report.step("s3 cp 64 MiB", started, out.verdict());
 
     // What the server stored: the bytes sent; 64 MiB in 8 MiB parts.
     let started = Instant::now();
@@ -665,15 +658,7 @@ async fn aws_cli(tls: bool) {
 
     let started = Instant::now();
     let out = cli.aws(&["s3", "rm", &small_uri]).await;
-    report.step(
-        "s3 rm",
-        started,
-        if out.success {
-            Ok(out.stdout().trim().to_owned())
-        } else {
-            Err(out.failure())
-        },
-    );
+    report.step("s3 rm", started, out.verdict());
 
     let started = Instant::now();
     let out = cli.aws(&["s3", "ls", &format!("s3://{CLI_BUCKET}/")]).await;
