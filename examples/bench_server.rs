@@ -1,16 +1,18 @@
 //! The end-to-end benchmark's server and client (`scripts/e2e.sh` drives it).
 //!
 //! ```text
-//! bench_server serve --mode signed|signed-blake3|buffered|unsigned|layered [--listen ADDR] [--no-replay] [--threads N]
+//! bench_server serve --mode signed|signed-outer|signed-blake3|buffered|unsigned|layered [--listen ADDR] [--no-replay] [--threads N]
 //! bench_server sign-requests --url URL --count N --out FILE   # for wrk's Lua script
 //! bench_server upload --url URL --bytes N [--requests K] [--algorithm blake3]
 //!                                                             # prints one JSON line
-//! bench_server repeat --what bare|verify|unsigned_get|layered_get|signed_get|unsigned_upload|signed_upload|chunked_upload --count N
+//! bench_server repeat --what bare|verify|unsigned_get|layered_get|signed_get|presign|signed_get_presigned|replay_get|unsigned_upload|signed_upload|chunked_upload --count N
 //!                                                             # for scripts/instructions.sh
 //! ```
 //!
 //! Modes, all with the same routes (`GET /items/{id}`, `POST /upload`):
-//! - `signed`: `SignatureLayer`; the body streams through SHA-256 to the handler.
+//! - `signed`: `SignatureLayer` on the routes (`route_layer`); the body streams
+//!   through SHA-256 to the handler.
+//! - `signed-outer`: the same layer around the whole router instead.
 //! - `signed-blake3` (feature `blake3`): the same layer accepting `BLAKE3-KEYED`
 //!   too; with `upload --algorithm blake3` the body streams through BLAKE3.
 //! - `buffered`: the buffer-everything approach of most HMAC middlewares:
@@ -82,13 +84,29 @@ async fn serve(opts: &Opts) {
         max_skew: opts.get("--max-skew").map(parse),
         max_request_duration: opts.get("--max-request-duration").map(parse),
     });
-    let app = router_with(mode, replay);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .unwrap_or_else(|e| fail(&format!("cannot listen on {listen}: {e}")));
     println!("{mode} on http://{}", listener.local_addr().unwrap());
     // No timeouts or limit: the benchmarks measure the middleware alone.
-    support::serve_unlimited(listener, app).await;
+    if mode == "signed-outer" {
+        // The layer around the whole router rather than on its routes.
+        use axum::{serve::ListenerExt as _, ServiceExt};
+        use tower::Layer as _;
+        let app = signature_layer("signed", replay).layer(router_with("bare", None));
+        // `axum::serve` takes axum's own response body.
+        let app = tower::util::MapResponse::new(app, |response: http::Response<_>| {
+            response.map(Body::new)
+        });
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        axum::serve(listener, ServiceExt::<Request>::into_make_service(app))
+            .await
+            .expect("the server failed");
+        return;
+    }
+    support::serve_unlimited(listener, router_with(mode, replay)).await;
 }
 
 /// The benchmark app in `mode` (`signed`, `buffered` or `unsigned`).
@@ -111,32 +129,23 @@ struct Replay {
     max_request_duration: Option<u64>,
 }
 
+/// The app of `mode`, with its routes built once (`with_state`), as
+/// `axum::serve` does for each connection: else every in-process request
+/// would rebuild its route and layers.
 fn router_with(mode: &str, replay: Option<Replay>) -> Router {
+    unfinished_router(mode, replay).with_state(())
+}
+
+fn unfinished_router(mode: &str, replay: Option<Replay>) -> Router {
     let (key_id, secret) = support::demo_key();
     match mode {
         "signed" | "signed-blake3" => {
-            let keys = InMemoryKeys::new().with_key(key_id, secret);
-            let mut layer = SignatureLayer::new(keys);
-            if mode == "signed-blake3" {
-                layer = with_blake3(layer);
-            }
-            layer = match replay {
-                Some(replay) => {
-                    if let Some(skew) = replay.max_skew {
-                        layer = layer.max_clock_skew(Duration::from_secs(skew));
-                    }
-                    if let Some(duration) = replay.max_request_duration {
-                        layer = layer.max_request_duration(Duration::from_secs(duration));
-                    }
-                    layer.nonce_store(InMemoryNonceStore::with_capacity(replay.nonce_capacity))
-                }
-                None => layer.without_replay_protection(),
-            };
-            Router::new()
-                .route("/items/{id}", get(signed_item))
-                .route("/upload", post(signed_upload))
-                .route_layer(layer)
+            unfinished_router("bare", None).route_layer(signature_layer(mode, replay))
         }
+        // The signed app's routes and handlers, without the layer.
+        "bare" => Router::new()
+            .route("/items/{id}", get(signed_item))
+            .route("/upload", post(signed_upload)),
         "buffered" => Router::new()
             .route("/items/{id}", get(buffered))
             .route("/upload", post(buffered))
@@ -151,6 +160,28 @@ fn router_with(mode: &str, replay: Option<Replay>) -> Router {
             .route("/upload", post(unsigned_upload))
             .route_layer(tower_http::limit::RequestBodyLimitLayer::new(usize::MAX)),
         _ => usage(),
+    }
+}
+
+/// The signed app's layer (`signed` or `signed-blake3`).
+fn signature_layer(mode: &str, replay: Option<Replay>) -> SignatureLayer {
+    let (key_id, secret) = support::demo_key();
+    let keys = InMemoryKeys::new().with_key(key_id, secret);
+    let mut layer = SignatureLayer::new(keys);
+    if mode == "signed-blake3" {
+        layer = with_blake3(layer);
+    }
+    match replay {
+        Some(replay) => {
+            if let Some(skew) = replay.max_skew {
+                layer = layer.max_clock_skew(Duration::from_secs(skew));
+            }
+            if let Some(duration) = replay.max_request_duration {
+                layer = layer.max_request_duration(Duration::from_secs(duration));
+            }
+            layer.nonce_store(InMemoryNonceStore::with_capacity(replay.nonce_capacity))
+        }
+        None => layer.without_replay_protection(),
     }
 }
 
@@ -297,6 +328,43 @@ fn repeat(opts: &Opts) {
             let app = router(what.trim_end_matches("_get"), false);
             let request = request.map(|()| Body::empty());
             round_trips(app, count, || clone_request(&request, Body::empty()));
+        }
+        "presign" | "signed_get_presigned" | "replay_get" => {
+            // Each request signed afresh (its own nonce) before any is sent:
+            // `replay_get` minus `presign` is the round trip with the nonce
+            // store, `signed_get_presigned` minus `presign` the same without.
+            let signer = Signer::new(support::demo_key().0, secret.clone())
+                .sign_header(USER_AGENT)
+                .sign_header(ACCEPT);
+            let requests: Vec<_> = (0..count)
+                .map(|_| {
+                    let mut fresh = clone_request(&request, Body::empty());
+                    fresh.headers_mut().remove(AUTHORIZATION);
+                    signer
+                        .sign_with_digest(&mut fresh, &empty)
+                        .expect("the request can be signed");
+                    fresh
+                })
+                .collect();
+            if what == "presign" {
+                black_box(requests);
+                return;
+            }
+            let replay = (what == "replay_get").then_some(Replay {
+                // Room for every nonce: a full store fails closed.
+                nonce_capacity: usize::try_from(count).expect("a count that fits") + 1,
+                max_skew: None,
+                max_request_duration: None,
+            });
+            let app = router_with("signed", replay);
+            let mut requests = requests.into_iter();
+            let started = Instant::now();
+            round_trips(app, count, || requests.next().expect("one per round trip"));
+            // Wall time of the round trips alone, for runs outside callgrind.
+            eprintln!(
+                "{what}: {:.1} ns per round trip",
+                started.elapsed().as_nanos() as f64 / count as f64
+            );
         }
         "unsigned_upload" | "signed_upload" => {
             // 1 MiB in 64 KiB frames, read by the handler (and verified).
@@ -510,7 +578,7 @@ fn fail(message: &str) -> ! {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: bench_server serve --mode signed|signed-blake3|buffered|unsigned|layered [--listen ADDR] [--no-replay]\n\
+        "usage: bench_server serve --mode signed|signed-outer|signed-blake3|buffered|unsigned|layered [--listen ADDR] [--no-replay]\n\
          \x20          [--nonce-capacity N] [--max-skew SECS] [--max-request-duration SECS] [--threads N]\n\
          \x20      bench_server sign-requests --url URL --count N --out FILE [--spread SECS] [--start-in SECS]\n\
          \x20      bench_server upload --url URL --bytes N [--requests K] [--algorithm sha256|blake3]\n\

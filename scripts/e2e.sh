@@ -7,6 +7,8 @@
 # separate process for every measurement, so that its peak RSS (VmHWM) is
 # the server's own, and writes one JSON object a line to RESULTS:
 #   {"test":"get",...}     small signed GETs under wrk, per server mode
+#                          (`signed-outer`: the layer around the whole
+#                          router instead of on its routes)
 #   {"test":"upload",...}  uploads of one size: throughput and server peak RSS
 # GETS=0 skips the GETs; UPLOAD_MODES picks the upload servers (default
 # "signed buffered unsigned"; "signed-blake3" is the signed server accepting
@@ -115,6 +117,7 @@ if [ "$GETS" != 0 ]; then
   get_run unsigned unsigned
   get_run signed-no-replay signed --no-replay
   get_run signed signed --nonce-capacity 20000000 "${WINDOW[@]}"
+  get_run signed-outer signed-outer --nonce-capacity 20000000 "${WINDOW[@]}"
   get_run buffered buffered
 fi
 

@@ -224,15 +224,24 @@ async fn hello(verifier: Verifier) -> Result<VerifiedResponse, VerifyError> {
 fn allocations_per_verified_bodiless_request() {
     let secret = || Secret::new(SECRET.to_vec()).unwrap();
     let keys = || InMemoryKeys::new().with_key("7".parse().unwrap(), secret());
-    let unsigned = Router::new().route("/hello", axum::routing::get(|| async { "hello" }));
+    // Each router's routes built once (`with_state`), as `axum::serve` does
+    // for every connection; unfinished, each request rebuilds its route.
+    let unsigned = Router::new()
+        .route("/hello", axum::routing::get(|| async { "hello" }))
+        .with_state(());
     // The same route behind a layer of the same shape (it wraps the request
     // and the response body): what axum allocates for any route layer.
     let layered = Router::new()
         .route("/hello", axum::routing::get(|| async { "hello" }))
-        .route_layer(tower_http::limit::RequestBodyLimitLayer::new(usize::MAX));
+        .route_layer(tower_http::limit::RequestBodyLimitLayer::new(usize::MAX))
+        .with_state(());
     let route = || Router::new().route("/hello", axum::routing::get(hello));
-    let replay_off = route().route_layer(SignatureLayer::new(keys()).without_replay_protection());
-    let replay_on = route().route_layer(SignatureLayer::new(keys()));
+    let replay_off = route()
+        .route_layer(SignatureLayer::new(keys()).without_replay_protection())
+        .with_state(());
+    let replay_on = route()
+        .route_layer(SignatureLayer::new(keys()))
+        .with_state(());
     let plain = Request::get("http://alloc.test/hello").body(()).unwrap();
     let base = count_one(&unsigned, &plain);
     let any_layer = count_one(&layered, &plain);

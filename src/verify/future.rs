@@ -64,12 +64,12 @@ pin_project! {
         },
         Lookup {
             lookup: Lookup,
-            pending: Option<Box<Pending<S, B>>>,
+            waiting: Option<Box<Waiting<S, B>>>,
         },
         // Authenticated: recording the nonce before the handler runs.
         Recording {
             insert: Insert,
-            ready: Option<Box<Ready<S, B>>>,
+            ready: Option<Box<(S, Ready<B>)>>,
         },
         Inner {
             #[pin]
@@ -92,17 +92,49 @@ enum Answer<R> {
     Problem(ErrorCode, Option<Explanation>),
 }
 
-/// A request that passed the checks that need no key, waiting for its key.
-pub(crate) struct Pending<S, B> {
-    pub(crate) service: S,
+/// A request that passed the checks that need no key, before its key is known.
+pub(crate) struct Pending<B> {
     pub(crate) request: Request<B>,
     pub(crate) claim: Box<dyn Claim>,
+}
+
+/// A pending request whose key store answers later, with what it needs then.
+pub(crate) struct Waiting<S, B> {
+    pub(crate) service: S,
+    pub(crate) pending: Pending<B>,
     pub(crate) config: Arc<Config>,
 }
 
+/// The inner service a decided request goes to. A request decided within
+/// `call` borrows the service `poll_ready` readied, and takes it only when
+/// it must wait for the nonce store; one decided later owns its own.
+pub(crate) enum ServiceFor<'a, S> {
+    /// The layer's ready service, and how to take it (leaving a clone).
+    Ready(&'a mut S, fn(&mut S) -> S),
+    Owned(S),
+}
+
+impl<S> ServiceFor<'_, S> {
+    fn call<R>(self, request: R) -> S::Future
+    where
+        S: Service<R>,
+    {
+        match self {
+            Self::Ready(service, _) => service.call(request),
+            Self::Owned(mut service) => service.call(request),
+        }
+    }
+
+    fn keep(self) -> S {
+        match self {
+            Self::Ready(service, take) => take(service),
+            Self::Owned(service) => service,
+        }
+    }
+}
+
 /// A request cleared to reach the handler.
-struct Ready<S, B> {
-    service: S,
+pub(crate) struct Ready<B> {
     request: Request<B>,
     record: ReplayRecord,
     caller: Caller,
@@ -114,10 +146,10 @@ struct Ready<S, B> {
 
 /// What comes of a request once its key is known. Short-lived, on the stack.
 #[allow(clippy::large_enum_variant)]
-enum Next<S, B> {
+pub(crate) enum Next<B> {
     Refuse(ErrorCode, B, Option<Explanation>),
-    Record(Insert, Box<Ready<S, B>>),
-    Call(Ready<S, B>),
+    Record(Insert, Ready<B>),
+    Call(Ready<B>),
 }
 
 impl<S, B> ResponseFuture<S, B>
@@ -157,28 +189,38 @@ where
     /// Waits for the key store, then goes on.
     pub(crate) fn lookup(
         lookup: Lookup,
-        pending: Pending<S, B>,
+        waiting: Waiting<S, B>,
         refuser: Refuser,
         report: Report,
     ) -> Self {
-        let mut future = Self::new(&pending.request, pending.config.drain, refuser, report);
+        let mut future = Self::new(
+            &waiting.pending.request,
+            waiting.config.drain,
+            refuser,
+            report,
+        );
         future.state = State::Lookup {
             lookup,
             // Boxed: only slow key stores get here, and the future stays small.
-            pending: Some(Box::new(pending)),
+            waiting: Some(Box::new(waiting)),
         };
         future
     }
 
-    /// Goes on at once, with the key the store had at hand.
+    /// Goes on at once, with the key the store had at hand: the common
+    /// case, decided without moving the request or the service further.
     pub(crate) fn found(
         found: Result<Option<Secret>, StoreError>,
-        pending: Pending<S, B>,
+        pending: Pending<B>,
+        config: &Config,
+        service: ServiceFor<'_, S>,
         refuser: Refuser,
         report: Report,
     ) -> Self {
-        let mut future = Self::new(&pending.request, pending.config.drain, refuser, report);
-        future.state = future.context.next(pending.authenticate(found));
+        let mut future = Self::new(&pending.request, config.drain, refuser, report);
+        future.state = future
+            .context
+            .next(pending.authenticate(config, found), service);
         future
     }
 }
@@ -216,7 +258,7 @@ impl Context {
         }
     }
 
-    fn next<S, B>(&self, next: Next<S, B>) -> State<S, B>
+    fn next<S, B>(&self, next: Next<B>, service: ServiceFor<'_, S>) -> State<S, B>
     where
         S: Service<Request<SignedBody>>,
         B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -226,9 +268,9 @@ impl Context {
             Next::Refuse(code, body, explanation) => self.refusal(code, body, explanation),
             Next::Record(insert, ready) => State::Recording {
                 insert,
-                ready: Some(ready),
+                ready: Some(Box::new((service.keep(), ready))),
             },
-            Next::Call(ready) => ready.call(),
+            Next::Call(ready) => ready.call(service),
         }
     }
 
@@ -275,20 +317,14 @@ impl Context {
     }
 }
 
-impl<S, B> Pending<S, B>
+impl<B> Pending<B>
 where
-    S: Service<Request<SignedBody>>,
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
     /// With the key store's answer: authenticate as far as the head allows.
-    fn authenticate(self, found: Result<Option<Secret>, StoreError>) -> Next<S, B> {
-        let Self {
-            service,
-            request,
-            claim,
-            config,
-        } = self;
+    fn authenticate(self, config: &Config, found: Result<Option<Secret>, StoreError>) -> Next<B> {
+        let Self { request, claim } = self;
         let key_id = claim.key_id().clone();
         let (secret, known_key) = match found {
             Ok(Some(secret)) => (secret, true),
@@ -318,7 +354,7 @@ where
             },
         };
         // A request reusable by design (a presigned URL) records nothing.
-        let nonces = config.nonces.clone().filter(|_| record.nonce.is_some());
+        let nonces = config.nonces.as_ref().filter(|_| record.nonce.is_some());
         let bodiless = is_bodiless(&request);
         // Only what a refusal for a wrong signature may say.
         let explanation = config.explain.then(|| {
@@ -352,11 +388,10 @@ where
                     None,
                 );
             }
-            Authentication::Deferred(check) => (Caller::Deferred(nonces.clone()), check),
+            Authentication::Deferred(check) => (Caller::Deferred(nonces.cloned()), check),
         };
         let authenticated = matches!(caller, Caller::Authenticated);
         let ready = Ready {
-            service,
             request,
             record,
             caller,
@@ -380,21 +415,22 @@ where
                 Ok(()) => Next::Call(ready),
                 Err(code) => Next::Refuse(code, ready.request.into_body(), None),
             },
-            Err(insert) => Next::Record(insert, Box::new(ready)),
+            Err(insert) => Next::Record(insert, ready),
         }
     }
 }
 
-impl<S, B> Ready<S, B>
+impl<B> Ready<B>
 where
-    S: Service<Request<SignedBody>>,
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
     /// Hands the request to the handler.
-    fn call(self) -> State<S, B> {
+    fn call<S>(self, service: ServiceFor<'_, S>) -> State<S, B>
+    where
+        S: Service<Request<SignedBody>>,
+    {
         let Ready {
-            mut service,
             request,
             record,
             caller,
@@ -445,16 +481,21 @@ where
                     this.report.finish(outcome);
                     return Poll::Ready(Ok(response));
                 }
-                StateProj::Lookup { lookup, pending } => {
+                StateProj::Lookup { lookup, waiting } => {
                     let found = ready!(Pin::new(lookup).poll(cx));
-                    let pending = *pending.take().expect("polled after completion");
-                    context.next(pending.authenticate(found))
+                    let Waiting {
+                        service,
+                        pending,
+                        config,
+                    } = *waiting.take().expect("polled after completion");
+                    let next = pending.authenticate(&config, found);
+                    context.next(next, ServiceFor::Owned(service))
                 }
                 StateProj::Recording { insert, ready } => {
                     let recorded = ready!(Pin::new(insert).poll(cx));
-                    let ready = ready.take().expect("polled after completion");
+                    let (service, ready) = *ready.take().expect("polled after completion");
                     match ready.record.outcome(recorded) {
-                        Ok(()) => (*ready).call(),
+                        Ok(()) => ready.call(ServiceFor::Owned(service)),
                         Err(code) => context.refusal(code, ready.request.into_body(), None),
                     }
                 }

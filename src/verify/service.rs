@@ -10,7 +10,7 @@ use http::{
 use tower_service::Service;
 
 use super::{
-    future::{Pending, Refuser},
+    future::{Pending, Refuser, ServiceFor, Waiting},
     layer::Config,
     ResponseBody, ResponseFuture, SignedBody,
 };
@@ -75,20 +75,30 @@ where
             return ResponseFuture::refused(code, request, &self.config, refuser, report);
         }
         let lookup = self.config.keys.lookup(claim.key_id());
-        // The ready service goes to this request; the clone waits for the next.
-        let clone = self.inner.clone();
-        let pending = Pending {
-            service: std::mem::replace(&mut self.inner, clone),
-            request,
-            claim,
-            config: self.config.clone(),
-        };
+        let pending = Pending { request, claim };
         // An in-memory key store answers at once: no need to wait for it.
         match lookup.into_ready() {
-            Ok(found) => ResponseFuture::found(found, pending, refuser, report),
-            Err(lookup) => ResponseFuture::lookup(lookup, pending, refuser, report),
+            Ok(found) => {
+                let service = ServiceFor::Ready(&mut self.inner, take_ready::<S>);
+                ResponseFuture::found(found, pending, &self.config, service, refuser, report)
+            }
+            Err(lookup) => {
+                let waiting = Waiting {
+                    service: take_ready(&mut self.inner),
+                    pending,
+                    config: self.config.clone(),
+                };
+                ResponseFuture::lookup(lookup, waiting, refuser, report)
+            }
         }
     }
+}
+
+/// The ready service, for a request that calls it later; a clone waits
+/// for the next request.
+fn take_ready<S: Clone>(service: &mut S) -> S {
+    let clone = service.clone();
+    std::mem::replace(service, clone)
 }
 
 type Claimed = (Box<dyn Claim>, Refuser);
