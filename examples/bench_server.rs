@@ -5,7 +5,7 @@
 //! bench_server sign-requests --url URL --count N --out FILE   # for wrk's Lua script
 //! bench_server upload --url URL --bytes N [--requests K] [--algorithm blake3]
 //!                                                             # prints one JSON line
-//! bench_server repeat --what bare|verify|unsigned_get|layered_get|signed_get|presign|signed_get_presigned|replay_get|unsigned_upload|signed_upload|chunked_upload --count N
+//! bench_server repeat --what bare|verify|unsigned_get|layered_get|signed_get|outer_get|outer_layered_get|presign|signed_get_presigned|replay_get|unsigned_upload|signed_upload|chunked_upload --count N
 //!                                                             # for scripts/instructions.sh
 //! ```
 //!
@@ -329,6 +329,19 @@ fn repeat(opts: &Opts) {
             let request = request.map(|()| Body::empty());
             round_trips(app, count, || clone_request(&request, Body::empty()));
         }
+        "outer_get" | "outer_layered_get" => {
+            // The same, with the layer around the whole router instead.
+            use tower::Layer as _;
+            let request = request.map(|()| Body::empty());
+            let next = || clone_request(&request, Body::empty());
+            if what == "outer_get" {
+                let app = signature_layer("signed", None).layer(router_with("bare", None));
+                round_trips(app, count, next);
+            } else {
+                let limit = tower_http::limit::RequestBodyLimitLayer::new(usize::MAX);
+                round_trips(limit.layer(router_with("unsigned", None)), count, next);
+            }
+        }
         "presign" | "signed_get_presigned" | "replay_get" => {
             // Each request signed afresh (its own nonce) before any is sent:
             // `replay_get` minus `presign` is the round trip with the nonce
@@ -436,7 +449,13 @@ fn clone_request<T>(template: &http::Request<T>, body: Body) -> http::Request<Bo
 }
 
 /// Sends `count` requests through `app`, in process, one after the other.
-fn round_trips(app: Router, count: u64, mut request: impl FnMut() -> http::Request<Body>) {
+fn round_trips<S, B>(app: S, count: u64, mut request: impl FnMut() -> http::Request<Body>)
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<B>, Error = Infallible>
+        + Clone,
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
     use tower::ServiceExt as _;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()

@@ -35,12 +35,16 @@ verify=$(per_request verify)
 # the layer's fixed cost, and a 1 MiB upload in 64 KiB frames.
 unsigned_get=$(per_request unsigned_get)
 signed_get=$(per_request signed_get)
+# The layer around the whole router instead of on its routes, beside the
+# unsigned router with a tower-http layer in the same place.
+outer_layered_get=$(per_request outer_layered_get)
+outer_get=$(per_request outer_get)
 uploads=${N_UPLOADS:-40}
 unsigned_upload=$(per_request unsigned_upload "$uploads")
 signed_upload=$(per_request signed_upload "$uploads")
 chunked_upload=${SKIP_CHUNKED:+null}
 chunked_upload=${chunked_upload:-$(per_request chunked_upload "$uploads")}
 mkdir -p "$(dirname "$OUT")"
-printf '{"bare_hmac": %s, "parse_canonicalize_verify": %s, "unsigned_get": %s, "signed_get": %s, "unsigned_upload_1mib": %s, "signed_upload_1mib": %s, "chunked_upload_1mib": %s, "repetitions": %s, "upload_repetitions": %s, "valgrind": "%s"}\n' \
-  "$bare" "$verify" "$unsigned_get" "$signed_get" "$unsigned_upload" "$signed_upload" "$chunked_upload" "$N" "$uploads" "$(valgrind --version)" >"$OUT"
+printf '{"bare_hmac": %s, "parse_canonicalize_verify": %s, "unsigned_get": %s, "signed_get": %s, "outer_layered_get": %s, "outer_get": %s, "unsigned_upload_1mib": %s, "signed_upload_1mib": %s, "chunked_upload_1mib": %s, "repetitions": %s, "upload_repetitions": %s, "valgrind": "%s"}\n' \
+  "$bare" "$verify" "$unsigned_get" "$signed_get" "$outer_layered_get" "$outer_get" "$unsigned_upload" "$signed_upload" "$chunked_upload" "$N" "$uploads" "$(valgrind --version)" >"$OUT"
 cat "$OUT"
