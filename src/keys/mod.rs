@@ -129,6 +129,13 @@ impl Key {
         self.not_before.is_none_or(|start| start <= time)
             && self.not_after.is_none_or(|end| time <= end)
     }
+
+    /// Whether the key is valid now; the clock is read only for a key with
+    /// a validity window.
+    pub(crate) fn is_valid_now(&self) -> bool {
+        (self.not_before.is_none() && self.not_after.is_none())
+            || self.is_valid_at(SystemTime::now())
+    }
 }
 
 impl From<Secret> for Key {

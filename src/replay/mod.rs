@@ -60,6 +60,10 @@ pub struct NonceEntry<'a> {
     /// answers, then called again) should record this value with the nonce
     /// and answer [`NonceStatus::Fresh`] when it finds its own value again.
     pub request_id: u64,
+    /// The Unix second by the layer's clock when it asks (it has just read
+    /// it): a store may take it as its own "now" instead of reading the
+    /// clock again.
+    pub now: u64,
 }
 
 /// Records nonces so that each is accepted once per key id.

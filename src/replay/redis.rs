@@ -426,6 +426,7 @@ mod tests {
             expires_at: signed_at + 600,
             valid_from: signed_at - 300,
             request_id,
+            now: unix_now(),
         }
     }
 

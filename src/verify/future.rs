@@ -96,6 +96,8 @@ enum Answer<R> {
 pub(crate) struct Pending<B> {
     pub(crate) request: Request<B>,
     pub(crate) claim: Box<dyn Claim>,
+    /// The Unix second the request was claimed at.
+    pub(crate) now: u64,
 }
 
 /// A pending request whose key store answers later, with what it needs then.
@@ -324,7 +326,11 @@ where
 {
     /// With the key store's answer: authenticate as far as the head allows.
     fn authenticate(self, config: &Config, found: Result<Option<Secret>, StoreError>) -> Next<B> {
-        let Self { request, claim } = self;
+        let Self {
+            request,
+            claim,
+            now,
+        } = self;
         let key_id = claim.key_id().clone();
         let (secret, known_key) = match found {
             Ok(Some(secret)) => (secret, true),
@@ -407,7 +413,7 @@ where
         let Some(nonces) = nonces else {
             return Next::Call(ready);
         };
-        let Some(entry) = ready.record.entry() else {
+        let Some(entry) = ready.record.entry(now) else {
             return Next::Call(ready);
         };
         match nonces.insert(entry).into_ready() {

@@ -60,7 +60,9 @@ where
         let mut report = Report::new(self.config.on_outcome.clone());
         let span = report.active_span();
         let _entered = span.as_ref().map(tracing::Span::enter);
-        let (claim, refuser) = match claim(&self.config, &request) {
+        // Read once: the claim's time checks and the nonce store share it.
+        let now = unix_now();
+        let (claim, refuser) = match claim(&self.config, &request, now) {
             Ok(claimed) => claimed,
             Err((code, refuser)) => {
                 return ResponseFuture::refused(code, request, &self.config, refuser, report)
@@ -75,7 +77,11 @@ where
             return ResponseFuture::refused(code, request, &self.config, refuser, report);
         }
         let lookup = self.config.keys.lookup(claim.key_id());
-        let pending = Pending { request, claim };
+        let pending = Pending {
+            request,
+            claim,
+            now,
+        };
         // An in-memory key store answers at once: no need to wait for it.
         match lookup.into_ready() {
             Ok(found) => {
@@ -109,6 +115,7 @@ type Claimed = (Box<dyn Claim>, Refuser);
 fn claim<B: http_body::Body>(
     config: &Config,
     request: &Request<B>,
+    now: u64,
 ) -> Result<Claimed, (ErrorCode, Refuser)> {
     let refuse = |code| {
         let refuser = Refuser {
@@ -129,7 +136,7 @@ fn claim<B: http_body::Body>(
         method: request.method(),
         uri,
         headers: request.headers(),
-        now: unix_now(),
+        now,
         policy: &config.policy,
         bodiless: is_bodiless(request),
     };

@@ -31,8 +31,8 @@ pub(crate) struct ReplayRecord {
 }
 
 impl ReplayRecord {
-    /// What the nonce store records; `None` when nothing is.
-    pub(crate) fn entry(&self) -> Option<NonceEntry<'_>> {
+    /// What the nonce store records at `now`; `None` when nothing is.
+    pub(crate) fn entry(&self, now: u64) -> Option<NonceEntry<'_>> {
         Some(NonceEntry {
             key_id: &self.key_id,
             nonce: self.nonce.as_ref()?,
@@ -40,6 +40,7 @@ impl ReplayRecord {
             expires_at: self.deadline,
             valid_from: self.valid_from,
             request_id: self.request_id,
+            now,
         })
     }
 
@@ -276,6 +277,7 @@ impl Shared {
             self.settle(settled);
         }
 
+        let now = unix_now();
         let nonces = {
             let mut state = self.lock();
             match state.body {
@@ -292,7 +294,7 @@ impl Shared {
                 BodyState::Complete => {}
             }
             let nonces = match &self.caller {
-                _ if unix_now() > self.record.deadline => {
+                _ if now > self.record.deadline => {
                     state.outcome = Outcome::Failed(ErrorCode::StaleRequest);
                     return Err(VerifyError::failed(ErrorCode::StaleRequest));
                 }
@@ -308,7 +310,7 @@ impl Shared {
 
         // If this future is dropped while the store answers, a later call may try again.
         let mut unsettled = Reopen(Some(self));
-        let recorded = match self.record.entry() {
+        let recorded = match self.record.entry(now) {
             Some(entry) => nonces.insert(entry).await,
             // Reusable by design: there is nothing to record.
             None => Ok(NonceStatus::Fresh),

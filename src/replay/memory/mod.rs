@@ -416,7 +416,7 @@ impl fmt::Debug for InMemoryNonceStore {
 
 impl NonceStore for InMemoryNonceStore {
     fn insert(&self, entry: NonceEntry<'_>) -> StoreFuture<Result<NonceStatus, StoreError>> {
-        StoreFuture::ready(self.insert_at(entry.key_id, entry.nonce, entry.expires_at, unix_now()))
+        StoreFuture::ready(self.insert_at(entry.key_id, entry.nonce, entry.expires_at, entry.now))
     }
 }
 
