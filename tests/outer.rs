@@ -125,24 +125,19 @@ async fn unsigned_and_forged_requests_never_reach_a_handler() {
             .send(framing, unknown)
             .await
             .assert_problem(401, "missing_authorization");
-        // Signed for another path: refused before any handler.
-        let mut forged = signed(request(proto, addr, Method::GET, "/other", ""));
-        *forged.uri_mut() = request(proto, addr, Method::GET, "/hello", "")
-            .uri()
-            .clone();
-        client
-            .send(framing, forged)
-            .await
-            .assert_problem(401, "invalid_signature");
-        // A declared digest: the changed head is refused before the body is used.
-        let mut forged = signed(request(proto, addr, Method::POST, "/other", "data"));
-        *forged.uri_mut() = request(proto, addr, Method::POST, "/upload", "")
-            .uri()
-            .clone();
-        client
-            .send(framing, forged)
-            .await
-            .assert_problem(401, "invalid_signature");
+        // Signed for another path, bodiless or with a declared digest: the
+        // changed head is refused before any handler or any body byte is used.
+        for (method, target, body) in [
+            (Method::GET, "/hello", ""),
+            (Method::POST, "/upload", "data"),
+        ] {
+            let mut forged = signed(request(proto, addr, method.clone(), "/other", body));
+            *forged.uri_mut() = request(proto, addr, method, target, "").uri().clone();
+            client
+                .send(framing, forged)
+                .await
+                .assert_problem(401, "invalid_signature");
+        }
         // The connection still serves the next, genuine request.
         let reply = client
             .send(
