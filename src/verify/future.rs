@@ -136,7 +136,7 @@ impl<S> ServiceFor<'_, S> {
 }
 
 /// A request cleared to reach the handler.
-pub(crate) struct Ready<B> {
+struct Ready<B> {
     request: Request<B>,
     record: ReplayRecord,
     caller: Caller,
@@ -148,7 +148,7 @@ pub(crate) struct Ready<B> {
 
 /// What comes of a request once its key is known. Short-lived, on the stack.
 #[allow(clippy::large_enum_variant)]
-pub(crate) enum Next<B> {
+enum Next<B> {
     Refuse(ErrorCode, B, Option<Explanation>),
     Record(Insert, Ready<B>),
     Call(Ready<B>),
