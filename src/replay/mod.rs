@@ -60,9 +60,12 @@ pub struct NonceEntry<'a> {
     /// answers, then called again) should record this value with the nonce
     /// and answer [`NonceStatus::Fresh`] when it finds its own value again.
     pub request_id: u64,
-    /// The Unix second by the layer's clock when it asks (it has just read
-    /// it): a store may take it as its own "now" instead of reading the
-    /// clock again.
+    /// The Unix second by the layer's clock, read when the request was
+    /// authenticated (or when `verify()` came to record it), so that a store
+    /// may take it as its "now" instead of reading the clock again. It can
+    /// lag the clock by a little and is not monotonic across entries: a
+    /// store for which an earlier time is unsafe (one that timestamps a
+    /// loss of data, as `RedisNonceStore` does) should read its own clock.
     pub now: u64,
 }
 

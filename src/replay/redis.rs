@@ -333,6 +333,8 @@ impl RedisNonceStoreBuilder {
 
 impl NonceStore for RedisNonceStore {
     fn insert(&self, entry: NonceEntry<'_>) -> StoreFuture<Result<NonceStatus, StoreError>> {
+        // Its own clock, not `entry.now`: a loss is stamped with it, and an
+        // earlier stamp would let requests accepted before the loss pass.
         self.insert_at(entry, unix_now())
     }
 }

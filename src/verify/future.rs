@@ -19,6 +19,7 @@ use super::{
     ResponseBody, SignedBody, Verifier,
 };
 use crate::{
+    clock::unix_now,
     observe::{Outcome, Report},
     replay::{new_request_id, NonceStatus},
     schemes::{Authentication, BodyCheck, Claim, Explanation, Refusal, Scheme},
@@ -69,7 +70,7 @@ pin_project! {
         // Authenticated: recording the nonce before the handler runs.
         Recording {
             insert: Insert,
-            ready: Option<Box<(S, Ready<B>)>>,
+            recorded: Option<Box<Recorded<S, B>>>,
         },
         Inner {
             #[pin]
@@ -107,12 +108,21 @@ pub(crate) struct Waiting<S, B> {
     pub(crate) config: Arc<Config>,
 }
 
+/// An authenticated request waiting for the nonce store, with the ready
+/// service it will be handed to.
+struct Recorded<S, B> {
+    service: S,
+    ready: Ready<B>,
+}
+
 /// The inner service a decided request goes to. A request decided within
 /// `call` borrows the service `poll_ready` readied, and takes it only when
-/// it must wait for the nonce store; one decided later owns its own.
+/// it must wait for the nonce store or is refused; one decided later owns
+/// its own.
 pub(crate) enum ServiceFor<'a, S> {
-    /// The layer's ready service, and how to take it (leaving a clone).
-    Ready(&'a mut S, fn(&mut S) -> S),
+    /// The layer's ready service, and how to take it, leaving a clone (a
+    /// function, so that the future needs no `S: Clone` bound).
+    Borrowed(&'a mut S, fn(&mut S) -> S),
     Owned(S),
 }
 
@@ -122,14 +132,14 @@ impl<S> ServiceFor<'_, S> {
         S: Service<R>,
     {
         match self {
-            Self::Ready(service, _) => service.call(request),
+            Self::Borrowed(service, _) => service.call(request),
             Self::Owned(mut service) => service.call(request),
         }
     }
 
     fn keep(self) -> S {
         match self {
-            Self::Ready(service, take) => take(service),
+            Self::Borrowed(service, take) => take(service),
             Self::Owned(service) => service,
         }
     }
@@ -210,7 +220,7 @@ where
     }
 
     /// Goes on at once, with the key the store had at hand: the common
-    /// case, decided without moving the request or the service further.
+    /// case, decided without cloning the service.
     pub(crate) fn found(
         found: Result<Option<Secret>, StoreError>,
         pending: Pending<B>,
@@ -267,10 +277,18 @@ impl Context {
         B::Error: Into<BoxError>,
     {
         match next {
-            Next::Refuse(code, body, explanation) => self.refusal(code, body, explanation),
+            Next::Refuse(code, body, explanation) => {
+                // Let go of the readied service, and whatever its readiness
+                // holds (a concurrency permit, say), rather than keep it idle.
+                drop(service.keep());
+                self.refusal(code, body, explanation)
+            }
             Next::Record(insert, ready) => State::Recording {
                 insert,
-                ready: Some(Box::new((service.keep(), ready))),
+                recorded: Some(Box::new(Recorded {
+                    service: service.keep(),
+                    ready,
+                })),
             },
             Next::Call(ready) => ready.call(service),
         }
@@ -491,16 +509,19 @@ where
                     let found = ready!(Pin::new(lookup).poll(cx));
                     let Waiting {
                         service,
-                        pending,
+                        mut pending,
                         config,
                     } = *waiting.take().expect("polled after completion");
+                    // The lookup took time: the nonce store gets the clock as it is now.
+                    pending.now = unix_now();
                     let next = pending.authenticate(&config, found);
                     context.next(next, ServiceFor::Owned(service))
                 }
-                StateProj::Recording { insert, ready } => {
-                    let recorded = ready!(Pin::new(insert).poll(cx));
-                    let (service, ready) = *ready.take().expect("polled after completion");
-                    match ready.record.outcome(recorded) {
+                StateProj::Recording { insert, recorded } => {
+                    let outcome = ready!(Pin::new(insert).poll(cx));
+                    let Recorded { service, ready } =
+                        *recorded.take().expect("polled after completion");
+                    match ready.record.outcome(outcome) {
                         Ok(()) => ready.call(ServiceFor::Owned(service)),
                         Err(code) => context.refusal(code, ready.request.into_body(), None),
                     }

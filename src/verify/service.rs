@@ -65,7 +65,8 @@ where
         let (claim, refuser) = match claim(&self.config, &request, now) {
             Ok(claimed) => claimed,
             Err((code, refuser)) => {
-                return ResponseFuture::refused(code, request, &self.config, refuser, report)
+                let_go(&mut self.inner);
+                return ResponseFuture::refused(code, request, &self.config, refuser, report);
             }
         };
         report.claimed(claim.key_id());
@@ -74,6 +75,7 @@ where
                 "tower-hmac: SignatureLayer is applied twice to this route; apply it once"
             );
             let code = ErrorCode::VerificationSkipped;
+            let_go(&mut self.inner);
             return ResponseFuture::refused(code, request, &self.config, refuser, report);
         }
         let lookup = self.config.keys.lookup(claim.key_id());
@@ -85,7 +87,7 @@ where
         // An in-memory key store answers at once: no need to wait for it.
         match lookup.into_ready() {
             Ok(found) => {
-                let service = ServiceFor::Ready(&mut self.inner, take_ready::<S>);
+                let service = ServiceFor::Borrowed(&mut self.inner, take_ready::<S>);
                 ResponseFuture::found(found, pending, &self.config, service, refuser, report)
             }
             Err(lookup) => {
@@ -98,6 +100,13 @@ where
             }
         }
     }
+}
+
+/// Lets go of the ready service for a request refused before it, and of
+/// whatever its readiness holds (a concurrency permit, say): a clone waits
+/// for the next request.
+fn let_go<S: Clone>(service: &mut S) {
+    *service = service.clone();
 }
 
 /// The ready service, for a request that calls it later; a clone waits
