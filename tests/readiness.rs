@@ -12,29 +12,18 @@ use std::{sync::Arc, time::Duration};
 
 use axum::{body::Body, routing::get, Router};
 use http::{Request, StatusCode};
-use support::{app::keys, signer};
+use support::{
+    app::{keys, SlowKeyStore},
+    signer,
+};
 use tower::{limit::ConcurrencyLimit, Layer as _, Service, ServiceExt};
 use tower_hmac::{
-    replay::NonceEntry, verify::SignatureService, InMemoryKeys, InMemoryNonceStore, KeyId,
-    KeyStore, NonceStatus, NonceStore, Secret, SignatureLayer, StoreError, StoreFuture,
-    VerifiedResponse, Verifier, VerifyError,
+    replay::NonceEntry, verify::SignatureService, InMemoryNonceStore, NonceStatus, NonceStore,
+    SignatureLayer, StoreError, StoreFuture, VerifiedResponse, Verifier, VerifyError,
 };
 
 async fn hello(verifier: Verifier) -> Result<VerifiedResponse, VerifyError> {
     Ok(verifier.verify().await?.respond("hello"))
-}
-
-/// A key store that answers on a later poll.
-struct LateKeys(InMemoryKeys);
-
-impl KeyStore for LateKeys {
-    fn lookup(&self, key_id: &KeyId) -> StoreFuture<Result<Option<Secret>, StoreError>> {
-        let found = self.0.lookup(key_id);
-        StoreFuture::new(async move {
-            tokio::task::yield_now().await;
-            found.await
-        })
-    }
 }
 
 /// A nonce store that answers on a later poll.
@@ -73,7 +62,7 @@ fn services() -> Vec<(&'static str, SignatureService<Inner>)> {
         ("stores at hand", SignatureLayer::new(keys()).layer(inner())),
         (
             "a late key store",
-            SignatureLayer::new(LateKeys(keys())).layer(inner()),
+            SignatureLayer::new(SlowKeyStore(keys())).layer(inner()),
         ),
         (
             "a late nonce store",

@@ -765,24 +765,10 @@ async fn a_key_store_error_is_503_not_unknown_key() {
     assert!(observed.take().is_empty());
 }
 
-/// Answers like `InMemoryKeys`, but only after yielding, as a key store
-/// backed by a database would.
-struct SlowKeyStore(tower_hmac::InMemoryKeys);
-
-impl KeyStore for SlowKeyStore {
-    fn lookup(&self, key_id: &KeyId) -> StoreFuture<Result<Option<Secret>, StoreError>> {
-        let found = self.0.lookup(key_id);
-        StoreFuture::new(async move {
-            tokio::task::yield_now().await;
-            found.await
-        })
-    }
-}
-
 #[tokio::test]
 async fn a_key_store_that_answers_later_verifies_like_one_that_answers_at_once() {
     let observed = Observed::default();
-    let layer = SignatureLayer::new(SlowKeyStore(keys()));
+    let layer = SignatureLayer::new(support::app::SlowKeyStore(keys()));
     let addr = support::serve(app_with(layer, observed.clone())).await;
     for (proto, framing) in MATRIX {
         let body = body_of(70_000);

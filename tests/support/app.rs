@@ -69,6 +69,23 @@ pub fn keys() -> InMemoryKeys {
         )
 }
 
+/// Answers like `InMemoryKeys`, but only after yielding, as a key store
+/// backed by a database would.
+pub struct SlowKeyStore(pub InMemoryKeys);
+
+impl tower_hmac::KeyStore for SlowKeyStore {
+    fn lookup(
+        &self,
+        key_id: &tower_hmac::KeyId,
+    ) -> tower_hmac::StoreFuture<Result<Option<Secret>, tower_hmac::StoreError>> {
+        let found = self.0.lookup(key_id);
+        tower_hmac::StoreFuture::new(async move {
+            tokio::task::yield_now().await;
+            found.await
+        })
+    }
+}
+
 pub fn app(observed: Observed) -> Router {
     app_with(SignatureLayer::new(keys()), observed)
 }
