@@ -41,6 +41,9 @@
 #[path = "support/mod.rs"]
 mod support;
 
+#[path = "../examples/support/aws_signing.rs"]
+mod aws_signing;
+
 use std::{
     convert::Infallible,
     fmt::Write as _,
@@ -53,13 +56,8 @@ use std::{
 };
 
 use aws_credential_types::Credentials;
-use aws_sigv4::{
-    http_request::{
-        sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest,
-        SigningSettings, UriPathNormalizationMode,
-    },
-    sign::v4,
-};
+use aws_signing::{REGION, SERVICE};
+use aws_sigv4::{http_request::SignableBody, sign::v4};
 use aws_smithy_runtime_api::client::identity::Identity;
 use axum::{body::Body, routing::any, Router};
 use base64::{engine::general_purpose::STANDARD, Engine as _};
@@ -89,8 +87,6 @@ use tower_hmac::{
 /// AWS's are (and as `scratchstack-aws-signature`'s `KSecretKey` wants).
 const SECRET: [u8; 30] = [7; 30];
 const KEY_ID: &str = "7";
-const REGION: &str = "us-east-1";
-const SERVICE: &str = "s3";
 const FRAME: usize = 64 * 1024;
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
@@ -121,44 +117,6 @@ fn native_signer() -> Signer {
 
 fn identity() -> Identity {
     Credentials::new(KEY_ID, secret_access_key(), None, None, "bench").into()
-}
-
-/// Signs `request` in place with `aws-sigv4` (header auth, S3's rules:
-/// the path as sent, `x-amz-content-sha256`); returns the signature, the
-/// seed of an aws-chunked body's chain.
-fn aws_sign(request: &mut Request<()>, body: SignableBody<'_>, time: SystemTime) -> String {
-    let identity = identity();
-    let mut settings = SigningSettings::default();
-    settings.percent_encoding_mode = PercentEncodingMode::Single;
-    settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
-    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(REGION)
-        .name(SERVICE)
-        .time(time)
-        .settings(settings)
-        .build()
-        .unwrap()
-        .into();
-    let uri = request.uri().to_string();
-    let method = request.method().to_string();
-    let headers: Vec<(String, String)> = request
-        .headers()
-        .iter()
-        .filter(|(name, _)| *name != header::HOST)
-        .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_owned()))
-        .collect();
-    let signable = SignableRequest::new(
-        &method,
-        uri,
-        headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
-        body,
-    )
-    .unwrap();
-    let (instructions, signature) = sign(signable, &params).unwrap().into_parts();
-    instructions.apply_to_request_http1x(request);
-    signature
 }
 
 /// How an aws-chunked body is sent.
@@ -194,10 +152,11 @@ fn aws_chunked_put(
     let mut wire = Vec::with_capacity(data.len() + (data.len() / chunk + 2) * 100);
     match how {
         Chunked::Signed => {
-            let seed = aws_sign(
+            let seed = aws_signing::aws_sign(
                 &mut request,
                 SignableBody::Precomputed("STREAMING-AWS4-HMAC-SHA256-PAYLOAD".into()),
                 time,
+                &identity(),
             );
             let identity = identity();
             let params = v4::SigningParams::builder()
@@ -238,10 +197,11 @@ fn aws_chunked_put(
                 "x-amz-sdk-checksum-algorithm",
                 HeaderValue::from_static("CRC32"),
             );
-            aws_sign(
+            aws_signing::aws_sign(
                 &mut request,
                 SignableBody::StreamingUnsignedPayloadTrailer,
                 time,
+                &identity(),
             );
             for piece in data.chunks(chunk) {
                 wire.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
@@ -509,7 +469,12 @@ fn sigv4_get(sequence: Option<u64>) -> Request<()> {
             .headers_mut()
             .insert("x-request-id", sequence.into());
     }
-    aws_sign(&mut request, SignableBody::Bytes(b""), SystemTime::now());
+    aws_signing::aws_sign(
+        &mut request,
+        SignableBody::Bytes(b""),
+        SystemTime::now(),
+        &identity(),
+    );
     request
 }
 

@@ -24,6 +24,9 @@
 
 mod support;
 
+#[path = "support/aws_signing.rs"]
+mod aws_signing;
+
 use std::{
     collections::VecDeque,
     convert::Infallible,
@@ -33,13 +36,8 @@ use std::{
 };
 
 use aws_credential_types::Credentials;
-use aws_sigv4::{
-    http_request::{
-        sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest,
-        SigningSettings, UriPathNormalizationMode,
-    },
-    sign::v4,
-};
+use aws_signing::{REGION, SERVICE};
+use aws_sigv4::{http_request::SignableBody, sign::v4};
 use aws_smithy_runtime_api::client::identity::Identity;
 use axum::{body::Body, routing::put, Json, Router};
 use base64::{engine::general_purpose::STANDARD, Engine as _};
@@ -55,9 +53,6 @@ use tower_hmac::{
     schemes::sigv4::SigV4, InMemoryKeys, InMemoryNonceStore, SignatureLayer, VerifiedResponse,
     Verifier, VerifyError,
 };
-
-const REGION: &str = "us-east-1";
-const SERVICE: &str = "s3";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -276,43 +271,6 @@ impl http_body::Body for AwsChunked {
     }
 }
 
-/// Signs `request`'s head in place with `aws-sigv4` (header auth, S3's
-/// rules); returns the signature, the seed of the chunks' chain.
-fn aws_sign<B>(request: &mut http::Request<B>, body: SignableBody<'_>, time: SystemTime) -> String {
-    let identity = identity();
-    let mut settings = SigningSettings::default();
-    settings.percent_encoding_mode = PercentEncodingMode::Single;
-    settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
-    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(REGION)
-        .name(SERVICE)
-        .time(time)
-        .settings(settings)
-        .build()
-        .expect("signing parameters")
-        .into();
-    let uri = request.uri().to_string();
-    let method = request.method().to_string();
-    let headers: Vec<(String, String)> = request
-        .headers()
-        .iter()
-        .filter(|(name, _)| *name != header::HOST)
-        .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_owned()))
-        .collect();
-    let signable = SignableRequest::new(
-        &method,
-        uri,
-        headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
-        body,
-    )
-    .expect("a signable request");
-    let (instructions, signature) = sign(signable, &params).expect("a signature").into_parts();
-    instructions.apply_to_request_http1x(request);
-    signature
-}
-
 type BenchClient = Client<HttpConnector, BoxBody<Bytes, Infallible>>;
 
 async fn client(opts: &Opts) {
@@ -347,10 +305,11 @@ async fn client(opts: &Opts) {
     let time = SystemTime::now();
     let signing = match payload {
         Payload::Signed => {
-            let seed = aws_sign(
+            let seed = aws_signing::aws_sign(
                 &mut request,
                 SignableBody::Precomputed("STREAMING-AWS4-HMAC-SHA256-PAYLOAD".into()),
                 time,
+                &identity(),
             );
             Some((identity(), time, seed))
         }
@@ -364,10 +323,11 @@ async fn client(opts: &Opts) {
                 "x-amz-sdk-checksum-algorithm",
                 HeaderValue::from_static("CRC32"),
             );
-            aws_sign(
+            aws_signing::aws_sign(
                 &mut request,
                 SignableBody::StreamingUnsignedPayloadTrailer,
                 time,
+                &identity(),
             );
             None
         }
