@@ -65,7 +65,7 @@ where
         let (claim, refuser) = match claim(&self.config, &request, now) {
             Ok(claimed) => claimed,
             Err((code, refuser)) => {
-                let_go(&mut self.inner);
+                drop(take_ready(&mut self.inner));
                 return ResponseFuture::refused(code, request, &self.config, refuser, report);
             }
         };
@@ -75,7 +75,7 @@ where
                 "tower-hmac: SignatureLayer is applied twice to this route; apply it once"
             );
             let code = ErrorCode::VerificationSkipped;
-            let_go(&mut self.inner);
+            drop(take_ready(&mut self.inner));
             return ResponseFuture::refused(code, request, &self.config, refuser, report);
         }
         let lookup = self.config.keys.lookup(claim.key_id());
@@ -102,15 +102,9 @@ where
     }
 }
 
-/// Lets go of the ready service for a request refused before it, and of
-/// whatever its readiness holds (a concurrency permit, say): a clone waits
-/// for the next request.
-fn let_go<S: Clone>(service: &mut S) {
-    *service = service.clone();
-}
-
-/// The ready service, for a request that calls it later; a clone waits
-/// for the next request.
+/// The ready service, for a request that calls it later, or to drop for
+/// one refused before it (with whatever its readiness holds, a concurrency
+/// permit, say); a clone waits for the next request.
 fn take_ready<S: Clone>(service: &mut S) -> S {
     let clone = service.clone();
     std::mem::replace(service, clone)
