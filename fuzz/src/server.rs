@@ -599,8 +599,13 @@ impl View {
         // The raw pieces of the target as `http` split them, and the
         // field lines as they were set.
         let mut target = Vec::new();
-        if let (Some(scheme), Some(authority)) = (wire.uri.scheme_str(), wire.uri.authority()) {
-            target.extend_from_slice(format!("{scheme}://{}", authority.as_str()).as_bytes());
+        match (wire.uri.scheme_str(), wire.uri.authority()) {
+            (Some(scheme), Some(authority)) => {
+                target.extend_from_slice(format!("{scheme}://{}", authority.as_str()).as_bytes())
+            }
+            // Authority form (`host:port`): no scheme, no path.
+            (None, Some(authority)) => target.extend_from_slice(authority.as_str().as_bytes()),
+            _ => {}
         }
         target.extend_from_slice(
             wire.uri

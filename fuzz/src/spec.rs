@@ -290,13 +290,15 @@ pub struct Head<'a> {
     pub headers: &'a [(Vec<u8>, Vec<u8>)],
 }
 
-/// Splits an absolute-form target into (authority, path-and-query).
+/// Splits a target into (authority, path-and-query): origin form (`/p?q`)
+/// and `*` have no authority; absolute form (`http://host/p?q`) has one; any
+/// other target is authority form (`host:port`), whose path is empty.
 fn split_absolute(target: &[u8]) -> (Option<&[u8]>, &[u8]) {
-    if target.starts_with(b"/") {
+    if target.is_empty() || target.starts_with(b"/") || target == b"*" {
         return (None, target);
     }
     let Some(at) = find(target, b"://") else {
-        return (None, target);
+        return (Some(target), b"");
     };
     let rest = &target[at + 3..];
     let end = rest
@@ -319,7 +321,7 @@ pub fn authority_host(authority: &[u8]) -> &[u8] {
     }
 }
 
-/// The URI authority, if the target is in absolute form.
+/// The URI authority, if the target is in absolute or authority form.
 pub fn authority(target: &[u8]) -> Option<&[u8]> {
     split_absolute(target).0
 }

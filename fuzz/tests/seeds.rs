@@ -52,6 +52,11 @@ fn signed_seeds() {
         [(200, None), (401, Some("replayed_request".into()))]
     );
     assert_eq!(statuses(&seed("server", "signed-chunks")), [(200, None)]);
+    // Authority form: signed as path `/` with the authority as `host`.
+    assert_eq!(
+        statuses(&seed("server", "authority-form-target")),
+        [(200, None)]
+    );
     assert_eq!(
         statuses(&seed("server", "signed-get-tampered")),
         [(401, Some("invalid_signature".into()))]
