@@ -100,9 +100,9 @@ write("server", "unknown-length-http2", "\nPOST /upload\nhost: h\nx-fuzz-sign: k
       "x-fuzz-body: version=2 frames=2\n\nhello")
 write("server", "bodiless-by-head-get", "\nGET /\nhost: h\nx-fuzz-sign: key=7\nx-fuzz-body: yields\n\n")
 write("server", "bodiless-failing-body", "\nPUT /x\nhost: h\nx-fuzz-sign: key=7\nx-fuzz-body: hint=exact fails\n\n")
-# Authority form (`GET host HTTP/1.1`, meant for CONNECT): the path is `/`
-# and `host` is the authority, so long-key-id-and-nonce's signature holds
-# without its Host line (a finding of CI's fuzz run, in the oracle).
+# Authority form (`GET host HTTP/1.1`, CONNECT's): long-key-id-and-nonce's
+# signature would hold without its Host line (path `/`, `host` from the
+# authority), but a router would not take it for `/`: refused (O9).
 long = next(v for v in vectors if v["name"] == "long-key-id-and-nonce")
 assert long["uri"] == "/" and long["headers"] == [["Host", "API.Example.COM"]], long
 write("server", "authority-form-target", f"lenient\nGET API.Example.COM\nauthorization: {long['authorization']}\n"

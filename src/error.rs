@@ -23,6 +23,7 @@ use http::{header, HeaderValue, Response, StatusCode};
 /// | `unsupported_signature_version` | 401 | AWS Signature Version 2 (`Authorization: AWS …`, or a query with `AWSAccessKeyId` and `Signature`), where SigV4 is accepted: sign with SigV4 |
 /// | `presigned_url_not_allowed` | 401 | a SigV4 presigned URL, where `SigV4::allow_presigned_urls` is off |
 /// | `host_mismatch` | 400 | the `Host` header and the URI authority (HTTP/2 `:authority`) name different hosts |
+/// | `malformed_target` | 400 | the request target is in authority form (`GET host:port`), which only `CONNECT` may use: its empty path signs as `/` but is routed as no path at all |
 /// | `malformed_content_digest` | 400 | a `Content-Digest` header whose `sha-256` member (`blake3` for `BLAKE3-KEYED`) is malformed or repeated |
 /// | `malformed_chunked_body` | 400 | a body sent in signed chunks (`X-HMAC-Body: chunks`) whose framing is broken |
 /// | `checksum_mismatch` | 400 | the body does not match its `x-amz-checksum-*` header or trailer |
@@ -70,6 +71,8 @@ pub enum ErrorCode {
     PresignedUrlNotAllowed,
     /// The `Host` header and the URI authority disagree.
     HostMismatch,
+    /// The request target is in authority form, and the method is not `CONNECT`.
+    MalformedTarget,
     /// The `sha-256` member of `Content-Digest` is malformed or repeated.
     MalformedContentDigest,
     /// A body sent in signed chunks is not framed as PROTOCOL §4.6 says.
@@ -94,7 +97,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the table above.
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 24] = [
         Self::MissingAuthorization,
         Self::MalformedAuthorization,
         Self::InvalidSignature,
@@ -108,6 +111,7 @@ impl ErrorCode {
         Self::UnsupportedSignatureVersion,
         Self::PresignedUrlNotAllowed,
         Self::HostMismatch,
+        Self::MalformedTarget,
         Self::MalformedContentDigest,
         Self::MalformedChunkedBody,
         Self::ChecksumMismatch,
@@ -132,6 +136,7 @@ impl ErrorCode {
             Self::UnverifiedRequest => "unverified_request",
             Self::EarlyAuthenticationRequired => "early_authentication_required",
             Self::HostMismatch => "host_mismatch",
+            Self::MalformedTarget => "malformed_target",
             Self::MalformedContentDigest => "malformed_content_digest",
             Self::MalformedChunkedBody => "malformed_chunked_body",
             Self::InvalidCredentialScope => "invalid_credential_scope",
@@ -165,6 +170,7 @@ impl ErrorCode {
             | Self::UnsupportedSignatureVersion
             | Self::PresignedUrlNotAllowed => StatusCode::UNAUTHORIZED,
             Self::HostMismatch
+            | Self::MalformedTarget
             | Self::MalformedContentDigest
             | Self::MalformedChunkedBody
             | Self::ChecksumMismatch
@@ -198,6 +204,9 @@ impl ErrorCode {
             }
             Self::HostMismatch => {
                 "The Host header and the request's authority name different hosts."
+            }
+            Self::MalformedTarget => {
+                "The request target is in authority form (host:port), which only CONNECT may use."
             }
             Self::MalformedContentDigest => "The sha-256 member of Content-Digest is malformed.",
             Self::InvalidCredentialScope => {
@@ -284,5 +293,40 @@ impl fmt::Display for ErrorCode {
 impl axum::response::IntoResponse for ErrorCode {
     fn into_response(self) -> axum::response::Response {
         self.to_response().map(axum::body::Body::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    /// Every code has its row, with its status, in each table of codes:
+    /// this module's, the README's and PROTOCOL.md's.
+    #[test]
+    fn every_code_is_in_every_table_with_its_status() {
+        let tables = [
+            ("src/error.rs", include_str!("error.rs")),
+            ("README.md", include_str!("../README.md")),
+            ("docs/PROTOCOL.md", include_str!("../docs/PROTOCOL.md")),
+        ];
+        // PROTOCOL.md specifies the native protocol, which never answers these.
+        let sigv4_only = [
+            ErrorCode::InvalidCredentialScope,
+            ErrorCode::UnsignedPayloadNotAllowed,
+            ErrorCode::UnsupportedSignatureVersion,
+            ErrorCode::PresignedUrlNotAllowed,
+            ErrorCode::ChecksumMismatch,
+            ErrorCode::UnsupportedChecksum,
+            ErrorCode::DecodedLengthMismatch,
+        ];
+        for (file, text) in tables {
+            for code in ErrorCode::ALL {
+                if file == "docs/PROTOCOL.md" && sigv4_only.contains(&code) {
+                    continue;
+                }
+                let row = format!("| `{}` | {} |", code.as_str(), code.status().as_u16());
+                assert!(text.contains(&row), "{file} has no row {row}");
+            }
+        }
     }
 }

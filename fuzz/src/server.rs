@@ -650,7 +650,8 @@ pub struct Head {
     /// Within the skew for every instant of the exchange / for some instant.
     pub timely_strict: bool,
     pub timely_loose: bool,
-    /// `host` signed, `Host` and authority agree, required headers signed.
+    /// `host` signed, `Host` and authority agree, the target's form is the
+    /// method's, required headers signed.
     pub well_formed: bool,
 }
 
@@ -673,8 +674,12 @@ pub fn judge_head(view: &View, config: &Config, before: u64, after: u64) -> Opti
         (Some(authority), Some(host)) => spec::authority_host(authority).eq_ignore_ascii_case(host),
         _ => true,
     };
-    let well_formed =
-        signed("host") && host_agrees && (!config.require_content_type || signed("content-type"));
+    // §6.1 step 3: authority form (`GET host:port`) is CONNECT's alone.
+    let target_form_ok = !spec::is_authority_form(&view.target) || view.method == b"CONNECT";
+    let well_formed = signed("host")
+        && host_agrees
+        && target_form_ok
+        && (!config.require_content_type || signed("content-type"));
     Some(Head {
         auth,
         secret,
@@ -1031,6 +1036,7 @@ pub fn check_problem_of(
         | "early_authentication_required"
         | "unverified_request" => 401,
         "host_mismatch"
+        | "malformed_target"
         | "malformed_content_digest"
         | "malformed_chunked_body"
         | "body_incomplete" => 400,

@@ -776,8 +776,13 @@ pub fn judge_head(
         (Some(authority), Some(host)) => v4::host_of(authority).eq_ignore_ascii_case(host),
         _ => true,
     };
+    // Authority form (`GET host:port`, the only target with an empty path)
+    // is CONNECT's alone (PROTOCOL §6.1 step 3).
+    let target_form_ok =
+        !(request.path.is_empty() && request.authority.is_some()) || request.method == b"CONNECT";
     let well_formed = signs("host")
         && host_agrees
+        && target_form_ok
         && (!config.require_content_type || signs("content-type"))
         && request
             .headers

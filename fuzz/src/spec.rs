@@ -321,6 +321,13 @@ pub fn authority_host(authority: &[u8]) -> &[u8] {
     }
 }
 
+/// Whether the target is in authority form (`host:port`), which §6.1 step 3
+/// allows `CONNECT` alone.
+pub fn is_authority_form(target: &[u8]) -> bool {
+    let (authority, path_and_query) = split_absolute(target);
+    authority.is_some() && path_and_query.is_empty() && find(target, b"://").is_none()
+}
+
 /// The URI authority, if the target is in absolute or authority form.
 pub fn authority(target: &[u8]) -> Option<&[u8]> {
     split_absolute(target).0

@@ -52,10 +52,10 @@ fn signed_seeds() {
         [(200, None), (401, Some("replayed_request".into()))]
     );
     assert_eq!(statuses(&seed("server", "signed-chunks")), [(200, None)]);
-    // Authority form: signed as path `/` with the authority as `host`.
+    // Authority form, with the signature of `GET /` on its host: CONNECT's.
     assert_eq!(
         statuses(&seed("server", "authority-form-target")),
-        [(200, None)]
+        [(400, Some("malformed_target".into()))]
     );
     assert_eq!(
         statuses(&seed("server", "signed-get-tampered")),

@@ -5,7 +5,7 @@ use std::{
 
 use http::{
     header::{AUTHORIZATION, HOST},
-    HeaderValue, Request, Response,
+    HeaderValue, Method, Request, Response,
 };
 use tower_service::Service;
 
@@ -164,6 +164,12 @@ fn claim<B: http_body::Body>(
         scheme: Some(scheme.clone()),
         authorization: authorization.cloned(),
     };
+    // Authority form (`GET host:port`) is CONNECT's: its empty path signs
+    // as `/`, which a router would not take it for.
+    if uri.scheme().is_none() && uri.authority().is_some() && request.method() != Method::CONNECT {
+        tracing::debug!("tower-hmac: a request target in authority form");
+        return Err((ErrorCode::MalformedTarget, refuser));
+    }
     // `host` signs the Host header; a proxy may route by the authority instead.
     if let (Some(authority), Some(host)) = (uri.authority(), request.headers().get(HOST)) {
         if !host

@@ -74,7 +74,7 @@
 //!
 //! Code 4 (signature wrong size) is never sent: schnellburger could not
 //! reach it either. The layer's other refusals (`body_incomplete` 400,
-//! `body_too_large` 413, `host_mismatch` 400, `verification_skipped` 500,
+//! `body_too_large` 413, `host_mismatch` and `malformed_target` 400, `verification_skipped` 500,
 //! `replay_store_unavailable` 503) keep their status and carry no code. A
 //! request without `Authorization` is the layer's, not this scheme's
 //! (401 `missing_authorization`, with the other schemes' challenge), unless
