@@ -30,6 +30,14 @@ for v in vectors + chunked:
     write("authorization", v["name"] + "-reordered", scheme + " " + ",\t".join(items[::-1]))
     write("authorization", v["name"] + "-spaced", scheme + "  " + params)
 
+# The same targets, for BLAKE3-KEYED (PROTOCOL §9): its vectors' headers.
+blake3 = json.loads((ROOT / "tests/vectors/blake3.json").read_text())
+for v in blake3["requests"] + blake3["chunked"]:
+    a = v["authorization"]
+    for t in ("authorization", "authorization_differential"):
+        write(t, "blake3-" + v["name"], a)
+    write("authorization", "blake3-" + v["name"] + "-lower", a.replace("BLAKE3-KEYED Key=", "blake3-keyed key="))
+
 # content_digest: one field line per line.
 for v in vectors:
     write("content_digest", v["name"], v["content_digest"])

@@ -178,9 +178,15 @@ pub fn parse_signature(s: &[u8]) -> Option<[u8; 32]> {
 
 // ---------------------------------------------------------------- Authorization (§3)
 
-/// The five parameters of a well-formed header.
+/// The scheme words of the native grammar: `HMAC-SHA256`, and
+/// `BLAKE3-KEYED` (§9), whose headers differ in that word alone.
+pub const SCHEMES: [&str; 2] = ["HMAC-SHA256", "BLAKE3-KEYED"];
+
+/// The five parameters of a well-formed header, and its scheme word.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Auth {
+    /// As §3.1 writes it (one of [`SCHEMES`]), whatever its case as sent.
+    pub scheme: &'static str,
     pub key_id: String,
     pub time: u64,
     pub nonce: String,
@@ -192,7 +198,8 @@ impl Auth {
     /// The canonical form (§3.1) that clients MUST send.
     pub fn canonical(&self) -> String {
         format!(
-            "HMAC-SHA256 Key={}, Time={}, Nonce={}, SignedHeaders={}, Signature={}",
+            "{} Key={}, Time={}, Nonce={}, SignedHeaders={}, Signature={}",
+            self.scheme,
             self.key_id,
             self.time,
             self.nonce,
@@ -208,11 +215,16 @@ impl Auth {
 /// §3.1: a value of at most 2048 bytes whose canonical form is at most
 /// 2048 bytes too (a compact header must print back to one that parses).
 pub fn parse_authorization(value: &[u8]) -> Option<Auth> {
-    let auth = parse_authorization_fields(value)?;
+    parse_authorization_as(SCHEMES[0], value)
+}
+
+/// [`parse_authorization`] for the scheme word `scheme`.
+pub fn parse_authorization_as(scheme: &'static str, value: &[u8]) -> Option<Auth> {
+    let auth = parse_authorization_fields(scheme, value)?;
     (auth.canonical().len() <= 2048).then_some(auth)
 }
 
-fn parse_authorization_fields(value: &[u8]) -> Option<Auth> {
+fn parse_authorization_fields(scheme_word: &'static str, value: &[u8]) -> Option<Auth> {
     if value.len() > 2048 {
         return None;
     }
@@ -224,7 +236,7 @@ fn parse_authorization_fields(value: &[u8]) -> Option<Auth> {
     }
     let space = value.iter().position(|&c| c == b' ')?;
     let (scheme, params) = (&value[..space], &value[space + 1..]);
-    if !scheme.eq_ignore_ascii_case(b"HMAC-SHA256") {
+    if !scheme.eq_ignore_ascii_case(scheme_word.as_bytes()) {
         return None;
     }
     let (mut key_id, mut time, mut nonce, mut names, mut signature) =
@@ -261,6 +273,7 @@ fn parse_authorization_fields(value: &[u8]) -> Option<Auth> {
         }
     }
     Some(Auth {
+        scheme: scheme_word,
         key_id: key_id?,
         time: time?,
         nonce: nonce?,

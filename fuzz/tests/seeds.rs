@@ -256,3 +256,37 @@ fn finding_f3() {
         assert_eq!(statuses, [200]);
     }
 }
+
+/// The `BLAKE3-KEYED` vectors' headers (PROTOCOL §9) are headers of that
+/// scheme alone, to the oracle and to the crate, and pass every property of
+/// the header targets.
+#[test]
+fn blake3_headers_are_read_as_their_scheme() {
+    use tower_hmac::{schemes::hmac_sha256::Authorization, Algorithm};
+    let vectors: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/blake3.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let all = vectors["requests"].as_array().unwrap().iter();
+    for vector in all.chain(vectors["chunked"].as_array().unwrap()) {
+        let header = vector["authorization"].as_str().unwrap();
+        let oracle = spec::parse_authorization_as("BLAKE3-KEYED", header.as_bytes())
+            .unwrap_or_else(|| panic!("the oracle refuses {header}"));
+        assert_eq!(oracle.canonical(), header);
+        assert!(spec::parse_authorization(header.as_bytes()).is_none());
+        let parsed = Authorization::parse_as(Algorithm::Blake3Keyed, header).unwrap();
+        assert_eq!(parsed.to_string(), header);
+        assert!(Authorization::parse(header).is_err());
+        tower_hmac_fuzz::auth::check(header.as_bytes());
+        assert_eq!(
+            seed(
+                "authorization",
+                &format!("blake3-{}", vector["name"].as_str().unwrap())
+            ),
+            header.as_bytes()
+        );
+    }
+}
