@@ -13,6 +13,15 @@ fn seed(target: &str, name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// One of the main crate's vector files, `tests/vectors/NAME`.
+fn vectors(name: &str) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/vectors")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
 /// Runs a server seed; the status and code of each request.
 fn statuses(data: &[u8]) -> Vec<(u16, Option<String>)> {
     script::run(data)
@@ -23,13 +32,7 @@ fn statuses(data: &[u8]) -> Vec<(u16, Option<String>)> {
 
 #[test]
 fn every_vector_is_accepted_as_a_request() {
-    let vectors: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/vectors.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let vectors = vectors("vectors.json");
     for vector in vectors.as_array().unwrap() {
         let name = vector["name"].as_str().unwrap();
         assert_eq!(statuses(&seed("server", name)), [(200, None)], "{name}");
@@ -98,13 +101,7 @@ fn sigv4_statuses(name: &str) -> Vec<(u16, Option<String>)> {
 
 #[test]
 fn every_sigv4_vector_as_a_request() {
-    let vectors: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/sigv4.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let vectors = vectors("sigv4.json");
     let ok = || vec![(200, None)];
     let refused = |code: &str| vec![(401, Some(code.to_owned()))];
     for vector in vectors.as_array().unwrap() {
@@ -263,13 +260,7 @@ fn finding_f3() {
 #[test]
 fn blake3_headers_are_read_as_their_scheme() {
     use tower_hmac::{schemes::hmac_sha256::Authorization, Algorithm};
-    let vectors: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/blake3.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let vectors = vectors("blake3.json");
     let all = vectors["requests"].as_array().unwrap().iter();
     for vector in all.chain(vectors["chunked"].as_array().unwrap()) {
         let header = vector["authorization"].as_str().unwrap();
