@@ -43,6 +43,11 @@ for v in vectors:
     write("content_digest", v["name"], v["content_digest"])
 write("content_digest", "two-members", "sha-512=:AAAA:, sha-256=:LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=:")
 write("content_digest", "split-lines", "sha-512=:AAAA:\nsha-256=:LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=:;a=1")
+# BLAKE3-KEYED's member (§9.3), alone and beside sha-256.
+for v in blake3["requests"]:
+    write("content_digest", "blake3-" + v["name"], v["content_digest"])
+write("content_digest", "blake3-and-sha-256",
+      "sha-256=:LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=:, " + blake3["requests"][1]["content_digest"])
 
 # chunked: [mode][flags][n][cuts][payload] under the head of chunked-three.
 three = next(v for v in chunked if v["name"] == "chunked-three")
@@ -53,6 +58,10 @@ data = [base64.b64decode(c) for c in three["chunks_base64"]]
 write("chunked", "chunked-three-encoded", bytes([1, 0, 0]) + b"|".join(data))
 write("chunked", "chunked-three-signer", bytes([2, 1, 0]) + b"|".join(data))
 write("chunked", "empty-encoded", bytes([1, 0, 0]))
+# The same under BLAKE3-KEYED (flag 8).
+write("chunked", "chunked-three-encoded-blake3", bytes([1, 8, 0]) + b"|".join(data))
+write("chunked", "chunked-three-signer-blake3", bytes([2, 9, 0]) + b"|".join(data))
+write("chunked", "empty-encoded-blake3", bytes([1, 8, 0]))
 
 # keys_file: the README's format.
 A = "dG93ZXItaG1hYy10ZXN0LXNlY3JldC0zMi1ieXRlcyE="
@@ -71,24 +80,45 @@ write("keys_env", "commas", f"7={A},8={B},\tclient-1={A}")
 
 # server: the vectors as requests (with the lenient clock, for their fixed
 # times), and requests for the harness to sign. See fuzz/src/script.rs.
-for v in vectors:
-    uri = v["uri"]
-    lines = [f"{v['method']} {uri}"]
-    for name, value in v["headers"]:
-        lines.append(f"{name}: {value}")
-    lines.append(f"authorization: {v['authorization']}")
-    lines.append(f"content-digest: {v['content_digest']}")
-    body = base64.b64decode(v["body_base64"])
-    text = ("lenient\n" + "\n".join(lines) + "\nx-fuzz-body: hint=exact\n\n").encode() + body
-    write("server", v["name"], text)
-for v in chunked:
+def vector_request(v, config, body_options=""):
+    """A vector as a request script: `config` its first line; declared
+    (`Content-Digest`, with its body) or in chunks (its wire body)."""
     lines = [f"{v['method']} {v['uri']}"]
     for name, value in v["headers"]:
         lines.append(f"{name}: {value}")
     lines.append(f"authorization: {v['authorization']}")
-    lines.append("x-hmac-body: chunks")
-    text = ("lenient\n" + "\n".join(lines) + "\nx-fuzz-body: frames=3,80\n\n").encode()
-    write("server", v["name"], text + base64.b64decode(v["wire_body_base64"]))
+    if "wire_body_base64" in v:
+        lines.append("x-hmac-body: chunks")
+        options, body = "frames=3,80", v["wire_body_base64"]
+    else:
+        lines.append(f"content-digest: {v['content_digest']}")
+        options, body = "hint=exact" + body_options, v["body_base64"]
+    text = f"{config}\n" + "\n".join(lines) + f"\nx-fuzz-body: {options}\n\n"
+    return text.encode() + base64.b64decode(body)
+
+
+for v in vectors + chunked:
+    write("server", v["name"], vector_request(v, "lenient"))
+# The BLAKE3-KEYED vectors as requests, to a layer that accepts the scheme
+# (first-line word `blake3`), and one to a layer that does not.
+for v in blake3["requests"] + blake3["chunked"]:
+    version = " version=2" if not v["uri"].startswith("/") else ""
+    write("server", "blake3-" + v["name"], vector_request(v, "lenient blake3", version))
+    if v["name"] == "post-json":
+        write("server", "blake3-not-accepted", vector_request(v, "lenient"))
+# Signed by the harness with BLAKE3-KEYED: declared, in chunks, a sha-256
+# declaration the scheme does not read (so judged late: refused where early
+# authentication is required), and a nonce already used under HMAC-SHA256.
+write("server", "blake3-signed-post", "blake3\nPOST /upload?x=1\nhost: api.example.com\ncontent-type: text/plain\n"
+      "x-fuzz-sign: key=client-1 t=0 alg=blake3\nx-fuzz-body: hint=exact frames=3\n\nhello, world")
+write("server", "blake3-signed-chunks", "blake3 early\nPOST /stream\nhost: h\n"
+      "x-fuzz-sign: key=8 chunked=yes extra=x-tag alg=blake3\nx-fuzz-body: frames=4,9 yields\n\nsome data in three chunks")
+hello_sha256 = base64.b64encode(__import__("hashlib").sha256(b"hello").digest()).decode()
+write("server", "blake3-declares-sha-256-only", "blake3 early\nPOST /x\nhost: h\n"
+      "x-fuzz-sign: key=client-1 digest=no alg=blake3\n"
+      f"x-fuzz-after: set content-digest sha-256=:{hello_sha256}:\nx-fuzz-body: hint=exact\n\nhello")
+write("server", "blake3-nonce-of-hmac-sha256", "blake3\nGET /a\nhost: h\nx-fuzz-sign: key=7 nonce=fixed\n\n"
+      "===\nGET /a\nhost: h\nx-fuzz-sign: key=7 nonce=fixed alg=blake3\n\n")
 write("server", "signed-post", "\nPOST /upload?x=1\nhost: api.example.com\ncontent-type: text/plain\n"
       "x-fuzz-sign: key=client-1 t=0\nx-fuzz-body: hint=exact frames=3\n\nhello, world")
 write("server", "signed-v1-then-replayed", "\nPUT /v1/a\nhost: h\nx-fuzz-sign: key=7 t=-10 digest=no nonce=fixed\n"

@@ -26,6 +26,11 @@
 # to start the server and load them into wrk), each sent near its own time:
 #
 #   UPLOADS=0 NONCE_SKEW=30 WRK_SECONDS=60 scripts/e2e.sh benches/results/e2e-nonces.jsonl
+#
+# WRK_PACE_MS=MS runs the GETs at a steady rate instead of flat out: each
+# connection waits MS ms after each response (scripts/wrk_paced.lua), so
+# 32 connections offer at most 32,000/MS requests/s. Set EXPECTED_RATE to
+# about that, so that the requests' dates keep up with the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,6 +46,9 @@ SIZES=${SIZES:-1024 65536 1048576 16777216 268435456 1073741824}
 GETS=${GETS:-1}
 UPLOADS=${UPLOADS:-1}
 UPLOAD_MODES=${UPLOAD_MODES:-signed buffered unsigned}
+WRK_PACE_MS=${WRK_PACE_MS:-}
+WRK_SCRIPT=scripts/wrk_signed.lua
+[ -z "$WRK_PACE_MS" ] || WRK_SCRIPT=scripts/wrk_paced.lua
 URL="http://127.0.0.1:$PORT"
 
 [ "$GETS" = 0 ] || command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
@@ -75,12 +83,12 @@ get_run() { # label, mode, flags...
   shift
   "$BIN" sign-requests --url "$URL/items/42?fields=name,price" --count "$SIGNED_COUNT" --out "$SIGNED" "${SPREAD[@]}"
   start_server --mode "$@"
-  "${ON_CLIENT_CPU[@]}" wrk -t1 -c"$WRK_CONNECTIONS" -d"${WRK_SECONDS}s" --latency \
-    -s scripts/wrk_signed.lua "$URL/items/42?fields=name,price" -- "$SIGNED" >"$WORK/wrk.txt"
+  WRK_PACE_MS=$WRK_PACE_MS "${ON_CLIENT_CPU[@]}" wrk -t1 -c"$WRK_CONNECTIONS" -d"${WRK_SECONDS}s" --latency \
+    -s "$WRK_SCRIPT" "$URL/items/42?fields=name,price" -- "$SIGNED" >"$WORK/wrk.txt"
   local rss
   rss=$(peak_rss_kib)
   stop_server
-  python3 - "$label" "$rss" "$WORK/wrk.txt" >>"$RESULTS" <<'EOF'
+  python3 - "$label" "$rss" "$WORK/wrk.txt" "$WRK_PACE_MS" >>"$RESULTS" <<'EOF'
 import json, re, sys
 label, rss, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 text = open(path).read()
@@ -107,6 +115,7 @@ print(json.dumps({
     "p75_us": latency_us(75), "p90_us": latency_us(90),
     "max_us": latency_us_max(),
     "seconds": duration_s(),
+    "pace_ms": float(sys.argv[4]) if sys.argv[4] else None,
     "server_peak_rss_kib": rss,
 }))
 EOF

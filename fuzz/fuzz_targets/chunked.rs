@@ -9,7 +9,9 @@
 //!   frames itself;
 //! - flags: bit 0, an exact length; bit 1, a pending poll before each
 //!   frame; bit 2, HTTP/2 (else HTTP/1.1, whose body of unknown length
-//!   comes with `Transfer-Encoding: chunked`, as hyper hands it on).
+//!   comes with `Transfer-Encoding: chunked`, as hyper hands it on);
+//!   bit 3, signed with `BLAKE3-KEYED` (PROTOCOL §9), which the layer
+//!   accepts beside `HMAC-SHA256`.
 //!
 //! Properties:
 //! - both encoders give exactly the bytes of PROTOCOL §4.6 (`spec`);
@@ -27,7 +29,7 @@ use http_body_util::BodyExt as _;
 use libfuzzer_sys::fuzz_target;
 use tower_hmac::{
     schemes::hmac_sha256::{chunk_header, chunk_signature},
-    BodyDigest, Nonce, Signer,
+    Algorithm, BodyDigest, Nonce, Signer,
 };
 use tower_hmac_fuzz::{
     server::{self, App, Config, Handler, Hint, ScriptBody, Step, Wire},
@@ -47,7 +49,7 @@ fn head(signer: &Signer) -> (http::request::Parts, [u8; 32]) {
         .sign_chunked_at(request, TIME, Nonce::new(NONCE).unwrap())
         .unwrap();
     let (parts, _) = signed.into_parts();
-    let seed = spec::parse_authorization(parts.headers["authorization"].as_bytes())
+    let seed = spec::parse_authorization_any(parts.headers["authorization"].as_bytes())
         .expect("the signer's header")
         .signature;
     (parts, seed)
@@ -67,8 +69,14 @@ fuzz_target!(|data: &[u8]| {
         .map(|c| usize::from(u16::from_le_bytes([c[0], c[1]])))
         .collect();
 
+    let (algorithm, alg) = if flags & 8 != 0 {
+        (Algorithm::Blake3Keyed, spec::Alg::Blake3Keyed)
+    } else {
+        (Algorithm::HmacSha256, spec::Alg::HmacSha256)
+    };
     let secret = server::secret(server::SECRET_CLIENT_1);
-    let signer = Signer::new(server::CLIENT_1.parse().unwrap(), secret.clone());
+    let signer =
+        Signer::new(server::CLIENT_1.parse().unwrap(), secret.clone()).algorithm(algorithm);
     let (parts, seed) = head(&signer);
     let chunks: Vec<&[u8]> = payload
         .split(|&b| b == b'|')
@@ -81,14 +89,18 @@ fuzz_target!(|data: &[u8]| {
             let mut previous = seed;
             let mut wire = Vec::new();
             for chunk in chunks.iter().copied().chain([&b""[..]]) {
-                previous = chunk_signature(&secret, &previous, &BodyDigest::of(chunk));
+                previous = chunk_signature(
+                    &secret,
+                    &previous,
+                    &BodyDigest::for_algorithm(algorithm, chunk),
+                );
                 wire.extend_from_slice(&chunk_header(chunk.len() as u64, &previous));
                 wire.extend_from_slice(chunk);
                 wire.extend_from_slice(b"\r\n");
             }
             assert_eq!(
                 wire,
-                spec::encode_chunks(server::SECRET_CLIENT_1, &seed, &chunks),
+                spec::encode_chunks(alg, server::SECRET_CLIENT_1, &seed, &chunks),
                 "chunk_header/chunk_signature"
             );
             wire
@@ -116,7 +128,7 @@ fuzz_target!(|data: &[u8]| {
                 .to_vec();
             assert_eq!(
                 wire,
-                spec::encode_chunks(server::SECRET_CLIENT_1, &seed, &chunks),
+                spec::encode_chunks(alg, server::SECRET_CLIENT_1, &seed, &chunks),
                 "Signer::sign_chunked"
             );
             wire
@@ -124,7 +136,7 @@ fuzz_target!(|data: &[u8]| {
     };
 
     // The independent decoder's verdict.
-    let decoded = spec::decode_chunks(server::SECRET_CLIENT_1, &seed, &wire);
+    let decoded = spec::decode_chunks(alg, server::SECRET_CLIENT_1, &seed, &wire);
     let expected = match decoded.verdict {
         spec::ChunkVerdict::Complete => None,
         spec::ChunkVerdict::BadSignature => Some("invalid_signature"),
@@ -132,11 +144,13 @@ fuzz_target!(|data: &[u8]| {
         spec::ChunkVerdict::Incomplete => Some("body_incomplete"),
     };
 
-    // Without replay protection the app keeps no state: one serves all inputs.
+    // Without replay protection the app keeps no state: one serves all
+    // inputs, of both algorithms.
     thread_local! {
         static APP: App = App::new(Config {
             lenient_clock: true,
             no_replay_protection: true,
+            blake3: true,
             ..Config::default()
         });
     }

@@ -3,10 +3,10 @@
 //! harness to sign) and byte mutations stay meaningful.
 //!
 //! ```text
-//! lenient early content-type unread=5 drain=3 noreplay     <- layer config (any words)
+//! lenient early content-type unread=5 drain=3 noreplay blake3  <- layer config (any words)
 //! POST /v1/orders                                           <- method and target
 //! host: api.example.com                                     <- field lines, in order
-//! x-fuzz-sign: key=client-1 t=-3 nonce=fresh digest=yes chunked=no extra=x-tag
+//! x-fuzz-sign: key=client-1 t=-3 nonce=fresh digest=yes chunked=no extra=x-tag alg=blake3
 //! x-fuzz-handler: read-all
 //! x-fuzz-body: hint=exact frames=2,5 fails trailers yields ends-early version=2 bare
 //! x-fuzz-after: set content-type text/plain                 <- changes after signing
@@ -16,6 +16,8 @@
 //! ```
 //!
 //! Every `x-fuzz-*` line is a directive for the harness and is not sent.
+//! `blake3` makes the layer accept `BLAKE3-KEYED` too, and `alg=blake3`
+//! signs with it (PROTOCOL §9; the layer refuses it without `blake3`).
 //! `x-fuzz-handler`: `read-all`, `read-some N`, `drop`, `ignore`,
 //! `refuse-some N S`, `refuse S`, `echo S`. `x-fuzz-sign` keys: `client-1`,
 //! `7`, `8`, `long` (valid), `wrong` (7's id, 8's secret), `unknown`,
@@ -35,7 +37,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, Version};
 use tower_hmac::{
     schemes::hmac_sha256::{chunk_header, chunk_signature},
-    BodyDigest, Nonce, Signer,
+    Algorithm, BodyDigest, Nonce, Signer,
 };
 
 use crate::{
@@ -92,6 +94,7 @@ pub fn parse(data: &[u8]) -> Script {
             b"unread" => config.small_unread_limit = small(),
             b"drain" => config.small_drain = small(),
             b"noreplay" => config.no_replay_protection = true,
+            b"blake3" => config.blake3 = true,
             _ => {}
         }
     }
@@ -304,6 +307,7 @@ pub fn build(text: &Text, fixed_nonce: &Nonce) -> Wire {
     let mut request = head(text);
     let mut pieces = cut(&text.body, &options.frames);
     let mut chunked_with: Option<(&'static [u8], [u8; 32])> = None;
+    let mut algorithm = Algorithm::HmacSha256;
 
     if let Some(sign) = &text.sign {
         let mut key = &b"client-1"[..];
@@ -328,11 +332,12 @@ pub fn build(text: &Text, fixed_nonce: &Nonce) -> Wire {
                 b"digest" => digest = v != b"no",
                 b"chunked" => chunked = v == b"yes",
                 b"extra" => extra = v.split(|&b| b == b',').map(<[u8]>::to_vec).collect(),
+                b"alg" if v == b"blake3" => algorithm = Algorithm::Blake3Keyed,
                 _ => {}
             }
         }
         let (mut signer, secret) = signer(key);
-        signer = signer.declare_digest(digest);
+        signer = signer.declare_digest(digest).algorithm(algorithm);
         for name in extra.iter().take(4) {
             if let Ok(name) = HeaderName::from_bytes(name) {
                 signer = signer.sign_header(name);
@@ -344,7 +349,7 @@ pub fn build(text: &Text, fixed_nonce: &Nonce) -> Wire {
             let plain = http::Request::from_parts(parts, http_body_util::Empty::<Bytes>::new());
             if let Ok(signed) = signer.sign_chunked_at(plain, time, nonce) {
                 let (parts, _) = signed.into_parts();
-                let seed = spec::parse_authorization(parts.headers["authorization"].as_bytes())
+                let seed = spec::parse_authorization_any(parts.headers["authorization"].as_bytes())
                     .expect("the signer's header")
                     .signature;
                 chunked_with = Some((secret, seed));
@@ -353,7 +358,12 @@ pub fn build(text: &Text, fixed_nonce: &Nonce) -> Wire {
         } else {
             let mut signed = request.clone();
             if signer
-                .sign_at(&mut signed, &BodyDigest::of(&text.body), time, nonce)
+                .sign_at(
+                    &mut signed,
+                    &BodyDigest::for_algorithm(algorithm, &text.body),
+                    time,
+                    nonce,
+                )
                 .is_ok()
             {
                 request = signed;
@@ -372,7 +382,11 @@ pub fn build(text: &Text, fixed_nonce: &Nonce) -> Wire {
             .filter(|p| !p.is_empty())
             .chain([&Bytes::new()])
         {
-            previous = chunk_signature(&secret, &previous, &BodyDigest::of(chunk));
+            previous = chunk_signature(
+                &secret,
+                &previous,
+                &BodyDigest::for_algorithm(algorithm, chunk),
+            );
             let mut frame = chunk_header(chunk.len() as u64, &previous).to_vec();
             frame.extend_from_slice(chunk);
             frame.extend_from_slice(b"\r\n");
@@ -555,7 +569,7 @@ pub fn run(data: &[u8]) -> Vec<server::Exchange> {
         let nonce = wire
             .headers
             .get("authorization")
-            .and_then(|v| spec::parse_authorization(v.as_bytes()))
+            .and_then(|v| spec::parse_authorization_any(v.as_bytes()))
             .map(|a| a.nonce);
         let fresh = nonce.as_ref().is_none_or(|n| !nonces_sent.contains(n));
         let exchange = server::send(&app, &wire, handler);

@@ -346,6 +346,8 @@ pub struct Config {
     /// Drain at most this many bytes instead of 8 MiB.
     pub small_drain: Option<u8>,
     pub no_replay_protection: bool,
+    /// The layer accepts `BLAKE3-KEYED` (PROTOCOL §9) too.
+    pub blake3: bool,
 }
 
 /// The lenient clock's skew: 200 years.
@@ -424,6 +426,9 @@ impl App {
         }
         if config.no_replay_protection {
             layer = layer.without_replay_protection();
+        }
+        if config.blake3 {
+            layer = layer.scheme(tower_hmac::schemes::blake3_keyed::Blake3Keyed::new());
         }
         let layer = extra(layer);
         // Every path reaches the layer, the fallback included.
@@ -646,6 +651,8 @@ impl View {
 #[derive(Debug, Clone)]
 pub struct Head {
     pub auth: spec::Auth,
+    /// The algorithm its scheme word names.
+    pub alg: spec::Alg,
     pub secret: &'static [u8],
     /// Within the skew for every instant of the exchange / for some instant.
     pub timely_strict: bool,
@@ -656,13 +663,18 @@ pub struct Head {
 }
 
 /// The head, if it is one the server may accept: one `Authorization` line
-/// that parses, a key valid now.
+/// that parses under a scheme the layer accepts, a key valid now.
 pub fn judge_head(view: &View, config: &Config, before: u64, after: u64) -> Option<Head> {
     let lines = view.lines("authorization");
     let [line] = lines.as_slice() else {
         return None;
     };
-    let auth = spec::parse_authorization(line)?;
+    let auth = spec::parse_authorization(line).or_else(|| {
+        config
+            .blake3
+            .then(|| spec::parse_authorization_as(spec::Alg::Blake3Keyed.word(), line))?
+    })?;
+    let alg = spec::Alg::of_word(auth.scheme);
     let secret = valid_secret(&auth.key_id)?;
     let skew = config.skew();
     let timely_loose =
@@ -682,6 +694,7 @@ pub fn judge_head(view: &View, config: &Config, before: u64, after: u64) -> Opti
         && (!config.require_content_type || signed("content-type"));
     Some(Head {
         auth,
+        alg,
         secret,
         timely_strict,
         timely_loose,
@@ -692,16 +705,34 @@ pub fn judge_head(view: &View, config: &Config, before: u64, after: u64) -> Opti
 impl Head {
     fn signs_digest(&self, view: &View, digest: &[u8; 32]) -> bool {
         let text = spec::string_to_sign(&self.auth, &view.head(), spec::hex(digest).as_bytes());
-        spec::hmac_sha256(self.secret, &text) == self.auth.signature
+        self.alg.mac(self.secret, &text) == self.auth.signature
     }
 
     fn signs_body(&self, view: &View, body: &[u8]) -> bool {
-        self.signs_digest(view, &spec::sha256(body))
+        self.signs_digest(view, &self.alg.digest(body))
+    }
+
+    /// The seed of its chunk chain (§4.6).
+    fn chunked_seed(&self, view: &View) -> [u8; 32] {
+        let text = spec::string_to_sign(&self.auth, &view.head(), self.alg.chunked_last_line());
+        self.alg.mac(self.secret, &text)
     }
 
     fn signs_chunked(&self, view: &View) -> bool {
-        let text = spec::string_to_sign(&self.auth, &view.head(), spec::CHUNKED_LAST_LINE);
-        spec::hmac_sha256(self.secret, &text) == self.auth.signature
+        self.chunked_seed(view) == self.auth.signature
+    }
+
+    /// What the request's `Content-Digest` declares for its algorithm.
+    fn declaration(&self, view: &View) -> spec::Declared {
+        spec::declared_digest_as(self.alg, &view.lines("content-digest"))
+    }
+
+    /// A digest that the server would take as declared.
+    fn declared(&self, view: &View) -> Option<[u8; 32]> {
+        match self.declaration(view) {
+            spec::Declared::Digest(d) => Some(d),
+            _ => None,
+        }
     }
 }
 
@@ -747,11 +778,10 @@ pub fn check(
     let data = wire.data();
     let record = &exchange.record;
     // The bodies the signature may cover, judged by the oracle.
-    let chunk_decoded = head.as_ref().filter(|h| h.signs_chunked(&view)).map(|h| {
-        let text = spec::string_to_sign(&h.auth, &view.head(), spec::CHUNKED_LAST_LINE);
-        let seed = spec::hmac_sha256(h.secret, &text);
-        spec::decode_chunks(h.secret, &seed, &data)
-    });
+    let chunk_decoded = head
+        .as_ref()
+        .filter(|h| h.signs_chunked(&view))
+        .map(|h| spec::decode_chunks(h.alg, h.secret, &h.chunked_seed(&view), &data));
 
     match hooked.outcome {
         Outcome::Accepted => {
@@ -804,7 +834,9 @@ pub fn check(
                 || head.signs_body(&view, &record.read)
                 || head.signs_body(&view, b"")
                 || head.signs_chunked(&view)
-                || declared(&view).is_some_and(|d| head.signs_digest(&view, &d));
+                || head
+                    .declared(&view)
+                    .is_some_and(|d| head.signs_digest(&view, &d));
             assert!(genuine, "Authenticated({id}) but not signed: {}", what());
         }
     }
@@ -861,10 +893,10 @@ pub fn check(
         if v1 && !chunked && !wire.looks_bodiless() {
             // A declared digest that is not the body's never passes (but
             // a request without a body is judged as empty, whatever it declares).
-            if let Some(d) = declared(&view) {
+            if let Some(d) = head.declared(&view) {
                 assert!(
-                    record.reached_end && d == spec::sha256(&record.read)
-                        || d == spec::sha256(&data),
+                    record.reached_end && d == head.alg.digest(&record.read)
+                        || d == head.alg.digest(&data),
                     "accepted with a Content-Digest that is not the body's: {}",
                     what()
                 );
@@ -872,7 +904,7 @@ pub fn check(
         }
         if config.require_early {
             assert!(
-                chunked || declared(&view).is_some() || wire.looks_bodiless(),
+                chunked || head.declared(&view).is_some() || wire.looks_bodiless(),
                 "accepted late with early authentication required: {}",
                 what()
             );
@@ -902,7 +934,9 @@ pub fn check(
                 || head.signs_body(&view, &record.read)
                 || head.signs_body(&view, b"")
                 || head.signs_chunked(&view)
-                || declared(&view).is_some_and(|d| head.signs_digest(&view, &d));
+                || head
+                    .declared(&view)
+                    .is_some_and(|d| head.signs_digest(&view, &d));
             assert!(genuine, "let a forgery's 4xx through: {}", what());
         }
     }
@@ -911,7 +945,7 @@ pub fn check(
     if handler.verifies() && wire.honest() && !wire.fails() && fresh_nonce {
         if let Some(head) = head.as_ref().filter(|h| h.timely_strict && h.well_formed) {
             let x_hmac_body = view.lines("x-hmac-body");
-            let declaration = spec::declared_digest(&view.lines("content-digest"));
+            let declaration = head.declaration(&view);
             let bodiless = wire.looks_bodiless();
             let unread_ok =
                 config.small_unread_limit.is_none() || handler == Handler::ReadAllVerify;
@@ -924,8 +958,8 @@ pub fn check(
                     head.signs_body(&view, &data)
                         && (!bodiless || data.is_empty())
                         && (matches!(declaration, spec::Declared::None)
-                            || declaration == spec::Declared::Sha256(spec::sha256(&data))
-                            || (bodiless && matches!(declaration, spec::Declared::Sha256(_)))),
+                            || declaration == spec::Declared::Digest(head.alg.digest(&data))
+                            || (bodiless && matches!(declaration, spec::Declared::Digest(_)))),
                     data.clone(),
                 ),
                 [value] if value.eq_ignore_ascii_case(b"chunks") => {
@@ -934,7 +968,7 @@ pub fn check(
                         !bodiless
                             && matches!(
                                 declaration,
-                                spec::Declared::None | spec::Declared::Sha256(_)
+                                spec::Declared::None | spec::Declared::Digest(_)
                             )
                             && decoded.is_some_and(|d| d.verdict == spec::ChunkVerdict::Complete),
                         decoded.map(|d| d.verified.clone()).unwrap_or_default(),
@@ -945,7 +979,7 @@ pub fn check(
             let early_ok = !config.require_early
                 || bodiless
                 || !x_hmac_body.is_empty()
-                || matches!(declaration, spec::Declared::Sha256(_));
+                || matches!(declaration, spec::Declared::Digest(_));
             if valid && unread_ok && early_ok {
                 assert!(handler_success, "a genuine request was refused: {}", what());
                 if handler == Handler::ReadAllVerify {
@@ -953,14 +987,6 @@ pub fn check(
                 }
             }
         }
-    }
-}
-
-/// A `sha-256` member that the server would take as declared.
-fn declared(view: &View) -> Option<[u8; 32]> {
-    match spec::declared_digest(&view.lines("content-digest")) {
-        spec::Declared::Sha256(d) => Some(d),
-        _ => None,
     }
 }
 

@@ -2,8 +2,10 @@
 //! and not from the crate: the `Authorization` grammar (§3), the
 //! string-to-sign (§4), `Content-Digest` (§4.4), signed chunks (§4.6), the
 //! key file and key list formats (README "Deploying"), and the handshake's
-//! framing. HMAC-SHA256 and SHA-256 come from `ring`, base64 from the small
-//! codec below; nothing here calls into `tower_hmac`.
+//! framing; each under both algorithms of §9.2 ([`Alg`]). HMAC-SHA256 and
+//! SHA-256 come from `ring`, the BLAKE3 primitives (hash, keyed hash, key
+//! derivation) from the `blake3` crate, base64 from the small codec below;
+//! nothing here calls into `tower_hmac`.
 //!
 //! The fuzz targets hold the crate to agree with this, so a bug has to be
 //! made twice, the same way, to go unnoticed.
@@ -27,6 +29,81 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
         .as_ref()
         .try_into()
         .expect("32 bytes")
+}
+
+/// The two algorithms of the native protocol: every row of §9.2's table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alg {
+    HmacSha256,
+    Blake3Keyed,
+}
+
+impl Alg {
+    pub const ALL: [Self; 2] = [Self::HmacSha256, Self::Blake3Keyed];
+
+    /// The scheme word (one of [`SCHEMES`]).
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::HmacSha256 => SCHEMES[0],
+            Self::Blake3Keyed => SCHEMES[1],
+        }
+    }
+
+    /// The algorithm of a scheme word as [`Auth::scheme`] holds it.
+    pub fn of_word(word: &str) -> Self {
+        if word == SCHEMES[1] {
+            Self::Blake3Keyed
+        } else {
+            Self::HmacSha256
+        }
+    }
+
+    /// The MAC of `message` under the shared `secret`: HMAC-SHA256, or
+    /// keyed BLAKE3 under the key §9.1 derives from the secret.
+    pub fn mac(self, secret: &[u8], message: &[u8]) -> [u8; 32] {
+        match self {
+            Self::HmacSha256 => hmac_sha256(secret, message),
+            Self::Blake3Keyed => {
+                let key = blake3::derive_key(
+                    "tower-hmac 2026-12-01 BLAKE3-KEYED request signing key",
+                    secret,
+                );
+                *blake3::keyed_hash(&key, message).as_bytes()
+            }
+        }
+    }
+
+    /// The body digest: SHA-256, or unkeyed BLAKE3.
+    pub fn digest(self, data: &[u8]) -> [u8; 32] {
+        match self {
+            Self::HmacSha256 => sha256(data),
+            Self::Blake3Keyed => *blake3::hash(data).as_bytes(),
+        }
+    }
+
+    /// The string-to-sign's last line for a body in signed chunks (§4.6).
+    pub fn chunked_last_line(self) -> &'static [u8] {
+        match self {
+            Self::HmacSha256 => b"STREAMING-HMAC-SHA256-CHUNKS",
+            Self::Blake3Keyed => b"STREAMING-BLAKE3-KEYED-CHUNKS",
+        }
+    }
+
+    /// The first line of a chunk's signed text (§4.6), its newline included.
+    fn chunk_label(self) -> &'static [u8] {
+        match self {
+            Self::HmacSha256 => b"HMAC-SHA256-CHUNK\n",
+            Self::Blake3Keyed => b"BLAKE3-KEYED-CHUNK\n",
+        }
+    }
+
+    /// The `Content-Digest` member that declares the body's digest (§4.4, §9.3).
+    pub fn digest_member(self) -> &'static [u8] {
+        match self {
+            Self::HmacSha256 => b"sha-256",
+            Self::Blake3Keyed => b"blake3",
+        }
+    }
 }
 
 /// Lowercase hex.
@@ -218,6 +295,13 @@ pub fn parse_authorization(value: &[u8]) -> Option<Auth> {
     parse_authorization_as(SCHEMES[0], value)
 }
 
+/// [`parse_authorization`] under whichever of [`SCHEMES`] the value names.
+pub fn parse_authorization_any(value: &[u8]) -> Option<Auth> {
+    SCHEMES
+        .iter()
+        .find_map(|scheme| parse_authorization_as(scheme, value))
+}
+
 /// [`parse_authorization`] for the scheme word `scheme`.
 pub fn parse_authorization_as(scheme: &'static str, value: &[u8]) -> Option<Auth> {
     let auth = parse_authorization_fields(scheme, value)?;
@@ -359,7 +443,8 @@ pub fn header_value(head: &Head<'_>, name: &str) -> Option<Vec<u8>> {
 }
 
 /// The string-to-sign (§4), with `last_line` as its last line: the body's
-/// digest in hex, or `STREAMING-HMAC-SHA256-CHUNKS`.
+/// digest in hex, or [`Alg::chunked_last_line`]. Its first line is the
+/// header's scheme word (§9.2).
 pub fn string_to_sign(auth: &Auth, head: &Head<'_>, last_line: &[u8]) -> Vec<u8> {
     let (authority, path_and_query) = split_absolute(head.target);
     let (path, query) = match path_and_query.iter().position(|&c| c == b'?') {
@@ -368,7 +453,7 @@ pub fn string_to_sign(auth: &Auth, head: &Head<'_>, last_line: &[u8]) -> Vec<u8>
     };
     let path = if path.is_empty() { &b"/"[..] } else { path };
     let mut lines: Vec<Vec<u8>> = vec![
-        b"HMAC-SHA256".to_vec(),
+        auth.scheme.as_bytes().to_vec(),
         auth.key_id.as_bytes().to_vec(),
         auth.time.to_string().into_bytes(),
         auth.nonce.as_bytes().to_vec(),
@@ -392,28 +477,33 @@ pub fn string_to_sign(auth: &Auth, head: &Head<'_>, last_line: &[u8]) -> Vec<u8>
     lines.join(&b"\n"[..])
 }
 
-pub const CHUNKED_LAST_LINE: &[u8] = b"STREAMING-HMAC-SHA256-CHUNKS";
-
 // ---------------------------------------------------------------- Content-Digest (§4.4)
 
 /// What a request's `Content-Digest` lines declare, read as RFC 9530 reads
 /// them (a dictionary, possibly split over several field lines, of
 /// `name=:base64:` members, each maybe with `;parameters`), with §4.4's
-/// rules: other members are ignored, a `sha-256` member must be the base64
-/// of 32 bytes and appear once.
+/// rules: other members are ignored, the algorithm's member (`sha-256`, or
+/// `blake3` under §9.3) must be the base64 of 32 bytes and appear once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Declared {
     None,
-    Sha256([u8; 32]),
+    /// The digest the algorithm's member declares.
+    Digest([u8; 32]),
     /// Not a dictionary of byte sequences.
     Syntax,
-    /// Two `sha-256` members.
+    /// The member twice.
     Repeated,
-    /// A `sha-256` member that is not 32 bytes of base64.
+    /// A member that is not 32 bytes of base64.
     WrongLength,
 }
 
+/// What the lines declare for `HMAC-SHA256` (the `sha-256` member).
 pub fn declared_digest(lines: &[&[u8]]) -> Declared {
+    declared_digest_as(Alg::HmacSha256, lines)
+}
+
+/// What the lines declare for `alg`: only its member counts.
+pub fn declared_digest_as(alg: Alg, lines: &[&[u8]]) -> Declared {
     let mut found = None;
     for line in lines {
         if !line
@@ -432,7 +522,7 @@ pub fn declared_digest(lines: &[&[u8]]) -> Declared {
             if value.len() < 2 || value[0] != b':' || value[value.len() - 1] != b':' {
                 return Declared::Syntax;
             }
-            if name != b"sha-256" {
+            if name != alg.digest_member() {
                 continue;
             }
             if found.is_some() {
@@ -444,26 +534,26 @@ pub fn declared_digest(lines: &[&[u8]]) -> Declared {
             }
         }
     }
-    found.map_or(Declared::None, Declared::Sha256)
+    found.map_or(Declared::None, Declared::Digest)
 }
 
 // ---------------------------------------------------------------- signed chunks (§4.6)
 
 /// One chunk's signature, chained from the previous one (the seed first).
-pub fn chunk_signature(secret: &[u8], previous: &[u8; 32], data: &[u8]) -> [u8; 32] {
-    let mut message = b"HMAC-SHA256-CHUNK\n".to_vec();
+pub fn chunk_signature(alg: Alg, secret: &[u8], previous: &[u8; 32], data: &[u8]) -> [u8; 32] {
+    let mut message = alg.chunk_label().to_vec();
     message.extend_from_slice(b64_encode(previous).as_bytes());
     message.push(b'\n');
-    message.extend_from_slice(hex(&sha256(data)).as_bytes());
-    hmac_sha256(secret, &message)
+    message.extend_from_slice(hex(&alg.digest(data)).as_bytes());
+    alg.mac(secret, &message)
 }
 
 /// The framed body of `chunks`, the last (empty) chunk included.
-pub fn encode_chunks(secret: &[u8], seed: &[u8; 32], chunks: &[&[u8]]) -> Vec<u8> {
+pub fn encode_chunks(alg: Alg, secret: &[u8], seed: &[u8; 32], chunks: &[&[u8]]) -> Vec<u8> {
     let mut previous = *seed;
     let mut out = Vec::new();
     for chunk in chunks.iter().copied().chain([&b""[..]]) {
-        previous = chunk_signature(secret, &previous, chunk);
+        previous = chunk_signature(alg, secret, &previous, chunk);
         out.extend_from_slice(format!("{:x};sig=", chunk.len()).as_bytes());
         out.extend_from_slice(b64_encode(&previous).as_bytes());
         out.extend_from_slice(b"\r\n");
@@ -503,7 +593,7 @@ const MAX_LINE: usize = 16 + 5 + 44 + 2;
 /// arrives: a header line when its CRLF arrives or when it grows past the
 /// longest possible one; a chunk's signature when its last data byte has
 /// arrived).
-pub fn decode_chunks(secret: &[u8], seed: &[u8; 32], wire: &[u8]) -> Decoded {
+pub fn decode_chunks(alg: Alg, secret: &[u8], seed: &[u8; 32], wire: &[u8]) -> Decoded {
     let mut out = Decoded {
         verified: Vec::new(),
         pending: Vec::new(),
@@ -539,7 +629,7 @@ pub fn decode_chunks(secret: &[u8], seed: &[u8; 32], wire: &[u8]) -> Decoded {
         }
         let data = &wire[at..at + size as usize];
         at += size as usize;
-        let expected = chunk_signature(secret, &previous, data);
+        let expected = chunk_signature(alg, secret, &previous, data);
         if expected != signature {
             out.pending = data.to_vec();
             out.verdict = ChunkVerdict::BadSignature;
@@ -702,11 +792,17 @@ mod tests {
     fn chunks_decode() {
         let secret = [7u8; 32];
         let seed = [1u8; 32];
-        let wire = encode_chunks(&secret, &seed, &[b"one", b"two"]);
-        let decoded = decode_chunks(&secret, &seed, &wire);
-        assert_eq!(decoded.verdict, ChunkVerdict::Complete);
-        assert_eq!(decoded.verified, b"onetwo");
-        let decoded = decode_chunks(&secret, &seed, &wire[..wire.len() - 1]);
-        assert_eq!(decoded.verdict, ChunkVerdict::Incomplete);
+        for alg in Alg::ALL {
+            let wire = encode_chunks(alg, &secret, &seed, &[b"one", b"two"]);
+            let decoded = decode_chunks(alg, &secret, &seed, &wire);
+            assert_eq!(decoded.verdict, ChunkVerdict::Complete);
+            assert_eq!(decoded.verified, b"onetwo");
+            let decoded = decode_chunks(alg, &secret, &seed, &wire[..wire.len() - 1]);
+            assert_eq!(decoded.verdict, ChunkVerdict::Incomplete);
+            // A chain of one algorithm is not one of the other.
+            let other = Alg::ALL.into_iter().find(|&a| a != alg).unwrap();
+            let decoded = decode_chunks(other, &secret, &seed, &wire);
+            assert_eq!(decoded.verdict, ChunkVerdict::BadSignature);
+        }
     }
 }
