@@ -10,13 +10,10 @@
 use http::{HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 use tower_hmac::{Algorithm, BodyDigest, ContentDigestError};
-use tower_hmac_fuzz::spec::{self, Alg, Declared};
-
-/// Each algorithm of the crate, with the oracle's.
-const ALGORITHMS: [(Algorithm, Alg); 2] = [
-    (Algorithm::HmacSha256, Alg::HmacSha256),
-    (Algorithm::Blake3Keyed, Alg::Blake3Keyed),
-];
+use tower_hmac_fuzz::{
+    spec::{self, Alg, Declared},
+    ALGORITHMS,
+};
 
 fn headers(lines: &[Vec<u8>]) -> Option<HeaderMap> {
     let mut map = HeaderMap::new();

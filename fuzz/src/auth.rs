@@ -8,13 +8,6 @@ use tower_hmac::{
 
 use crate::spec;
 
-/// The algorithms of the native grammar, each with its scheme word as the
-/// oracle writes it (`spec::SCHEMES`).
-const ALGORITHMS: [(Algorithm, &str); 2] = [
-    (Algorithm::HmacSha256, spec::SCHEMES[0]),
-    (Algorithm::Blake3Keyed, spec::SCHEMES[1]),
-];
-
 /// What a parse gives, comparable: the fields, or the error.
 pub type Parsed = Result<spec::Auth, ParseError>;
 
@@ -56,8 +49,8 @@ pub fn show(bytes: &[u8]) -> String {
 /// Every property of one header value, read as a header of each scheme of
 /// the native grammar (at most one of them takes it).
 pub fn check(bytes: &[u8]) {
-    for (algorithm, word) in ALGORITHMS {
-        check_as(algorithm, word, bytes);
+    for (algorithm, alg) in crate::ALGORITHMS {
+        check_as(algorithm, alg.word(), bytes);
     }
 }
 

@@ -14,6 +14,12 @@ pub mod sigv4_server;
 pub mod sigv4_spec;
 pub mod spec;
 
+/// The crate's native algorithms, each with the oracle's (PROTOCOL §9.2).
+pub const ALGORITHMS: [(tower_hmac::Algorithm, spec::Alg); 2] = [
+    (tower_hmac::Algorithm::HmacSha256, spec::Alg::HmacSha256),
+    (tower_hmac::Algorithm::Blake3Keyed, spec::Alg::Blake3Keyed),
+];
+
 /// A runtime per thread (libFuzzer runs one), with the clock paused: a
 /// request that would hang runs into its timeout at once, and a drain's
 /// 5-second bound costs no time.
