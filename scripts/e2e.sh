@@ -30,7 +30,9 @@
 # WRK_PACE_MS=MS runs the GETs at a steady rate instead of flat out: each
 # connection waits MS ms after each response (scripts/wrk_paced.lua), so
 # 32 connections offer at most 32,000/MS requests/s. Set EXPECTED_RATE to
-# about that, so that the requests' dates keep up with the run.
+# about that, so that the requests' dates keep up with the run, and
+# START_IN to about 20 with NONCE_SKEW: fewer requests load sooner, and one
+# dated more than NONCE_SKEW seconds ahead of the server's clock is refused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
