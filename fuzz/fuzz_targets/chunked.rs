@@ -29,7 +29,7 @@ use http_body_util::BodyExt as _;
 use libfuzzer_sys::fuzz_target;
 use tower_hmac::{
     schemes::hmac_sha256::{chunk_header, chunk_signature},
-    Algorithm, BodyDigest, Nonce, Signer,
+    BodyDigest, Nonce, Signer,
 };
 use tower_hmac_fuzz::{
     server::{self, App, Config, Handler, Hint, ScriptBody, Step, Wire},
@@ -69,11 +69,7 @@ fuzz_target!(|data: &[u8]| {
         .map(|c| usize::from(u16::from_le_bytes([c[0], c[1]])))
         .collect();
 
-    let (algorithm, alg) = if flags & 8 != 0 {
-        (Algorithm::Blake3Keyed, spec::Alg::Blake3Keyed)
-    } else {
-        (Algorithm::HmacSha256, spec::Alg::HmacSha256)
-    };
+    let (algorithm, alg) = tower_hmac_fuzz::ALGORITHMS[usize::from(flags & 8 != 0)];
     let secret = server::secret(server::SECRET_CLIENT_1);
     let signer =
         Signer::new(server::CLIENT_1.parse().unwrap(), secret.clone()).algorithm(algorithm);
