@@ -32,7 +32,9 @@
 # 32 connections offer at most 32,000/MS requests/s. Set EXPECTED_RATE to
 # about that, so that the requests' dates keep up with the run, and
 # START_IN to about 20 with NONCE_SKEW: fewer requests load sooner, and one
-# dated more than NONCE_SKEW seconds ahead of the server's clock is refused.
+# dated more than NONCE_SKEW seconds ahead of the server's clock is refused
+# (with 32 connections at MS=1 and NONCE_SKEW=30, START_IN=20 had every
+# request of every mode accepted; the default 40 had one run refuse 16 %).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
