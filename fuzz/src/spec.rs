@@ -51,11 +51,10 @@ impl Alg {
 
     /// The algorithm of a scheme word as [`Auth::scheme`] holds it.
     pub fn of_word(word: &str) -> Self {
-        if word == SCHEMES[1] {
-            Self::Blake3Keyed
-        } else {
-            Self::HmacSha256
-        }
+        Self::ALL
+            .into_iter()
+            .find(|alg| alg.word() == word)
+            .expect("one of SCHEMES")
     }
 
     /// The MAC of `message` under the shared `secret`: HMAC-SHA256, or
